@@ -1,0 +1,1 @@
+"""Models of the appointments app (see ../shared/ARCHITECTURE.md "Layout")."""

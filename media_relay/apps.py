@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class MediaRelayConfig(AppConfig):
+    name = "media_relay"
+    verbose_name = "Video consultations"

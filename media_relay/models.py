@@ -1,0 +1,1 @@
+"""Models of the media_relay app (see ../shared/ARCHITECTURE.md "Layout")."""

@@ -1,0 +1,1 @@
+"""Models of the messaging app (see ../shared/ARCHITECTURE.md "Layout")."""

@@ -1,0 +1,1 @@
+"""Models of the prescriptions app (see ../shared/ARCHITECTURE.md "Layout")."""

@@ -1,0 +1,1 @@
+"""Models of the records app (see ../shared/ARCHITECTURE.md "Layout")."""

@@ -1,0 +1,10 @@
+"""Every /api/v1/ route; apps include their `api.urls` here."""
+
+from django.urls import path
+
+from telemed.api import views
+
+app_name = "api"
+urlpatterns = [
+    path("ping/", views.PingApi.as_view(), name="ping"),
+]

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class TelemedConfig(AppConfig):
+    name = "telemed"
+    verbose_name = "Telemed"

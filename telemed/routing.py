@@ -1,0 +1,9 @@
+"""Every WebSocket route of the project; apps add theirs here (see CONTRIBUTING.md)."""
+
+from django.urls import path
+
+from telemed.consumers import PingConsumer
+
+websocket_urlpatterns = [
+    path("ws/ping/", PingConsumer.as_asgi()),
+]

@@ -1,0 +1,358 @@
+"""Telemed settings: read only from the environment (and `.env`), with embedded defaults.
+
+Unset means the embedded default: SQLite (WAL), an in-memory channel layer, a local-memory
+cache, files under var/, Celery on kombu's filesystem transport, email to the console.
+See README.md ("Configuration") for every variable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+from telemed.env import (
+    env_bool,
+    env_database_url,
+    env_email_url,
+    env_int,
+    env_list,
+    env_str,
+    read_dotenv,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+read_dotenv(BASE_DIR / ".env")
+
+VAR_DIR = Path(env_str("TELEMED_VAR_DIR", str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+# Set by pytest (pyproject.toml [tool.pytest.ini_options] env): fast hasher, finder-served static.
+TESTING = env_bool("TELEMED_TESTING", False)
+DEBUG = env_bool("DEBUG", False)
+
+_DEV_SECRET = "insecure-development-key-only-for-debug-and-tests-never-in-production-0123456789"
+if DEBUG or TESTING:
+    SECRET_KEY = env_str("SECRET_KEY", _DEV_SECRET)
+else:
+    SECRET_KEY = env_str("SECRET_KEY")
+    if SECRET_KEY == _DEV_SECRET or len(SECRET_KEY) < 50:
+        raise ImproperlyConfigured("SECRET_KEY must be a random value of at least 50 characters when DEBUG=0.")
+
+# Keyed HMAC for the audit hash chain. Kept out of the database so that someone who can
+# write the audit table cannot recompute a valid chain.
+AUDIT_HMAC_KEY = env_str("AUDIT_HMAC_KEY", "" if not (DEBUG or TESTING) else "insecure-audit-key-for-debug-and-tests")
+if not AUDIT_HMAC_KEY:
+    raise ImproperlyConfigured("AUDIT_HMAC_KEY is required when DEBUG=0 (a random value of at least 32 characters).")
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if (DEBUG or TESTING) else [])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+# Proxies whose X-Forwarded-For we believe (see telemed.middleware.client_ip).
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
+CLINIC_NAME = env_str("CLINIC_NAME", "Telemed Demo Clinic")
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "channels",
+    "rest_framework",
+    "drf_spectacular",
+    "csp",
+    "telemed",
+    "accounts",
+    "audit",
+    "appointments",
+    "records",
+    "prescriptions",
+    "messaging",
+    "media_relay",
+]
+
+MIDDLEWARE = [
+    "telemed.middleware.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+]
+
+ROOT_URLCONF = "telemed.urls"
+WSGI_APPLICATION = None
+ASGI_APPLICATION = "telemed.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "csp.context_processors.nonce",
+                "telemed.context_processors.portal",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------
+_pg = env_database_url("DATABASE_URL")
+if _pg:
+    DATABASES = {
+        "default": {
+            **_pg,
+            # Persistent, health-checked connections: no new connection per request.
+            "CONN_MAX_AGE": env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0),
+            "CONN_HEALTH_CHECKS": True,
+            "ATOMIC_REQUESTS": False,
+            "TEST": {"NAME": env_str("DATABASE_TEST_NAME", f"test_{_pg['NAME']}")},
+        }
+    }
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": VAR_DIR / "db.sqlite3",
+            "OPTIONS": {
+                # WAL lets readers work while one writer commits; IMMEDIATE takes the write
+                # lock at BEGIN so two transactions never deadlock upgrading a read lock.
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
+            },
+            # A file (not :memory:) so the live ASGI server process of browser tests shares it.
+            "TEST": {"NAME": str(VAR_DIR / "test-db.sqlite3")},
+        }
+    }
+DATABASE_IS_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis: cache, channel layer, Celery -------------------------------------------------
+REDIS_URL = env_str("REDIS_URL", "")
+if REDIS_URL and not REDIS_URL.startswith(("redis://", "rediss://")):
+    raise ImproperlyConfigured("REDIS_URL must be a redis:// or rediss:// URL.")
+
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1500, "expiry": 10},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "telemed"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# Celery: Redis when configured, otherwise kombu's filesystem transport, which needs no
+# server, so that beat + worker really run scheduled work under `make run`.
+CELERY_BROKER_DIR = VAR_DIR / "celery" / "broker"
+if REDIS_URL:
+    CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict = {"visibility_timeout": 300}
+else:
+    CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
+    CELERY_BROKER_DIR.mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(CELERY_BROKER_DIR),
+        "data_folder_out": str(CELERY_BROKER_DIR),
+        "processed_folder": str(VAR_DIR / "celery" / "processed"),
+        "store_processed": False,
+    }
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celery" / "beat-schedule")
+CELERY_BEAT_SCHEDULE: dict = {
+    "telemed-heartbeat": {"task": "telemed.tasks.heartbeat", "schedule": 30.0},
+}
+
+# --- Storage ------------------------------------------------------------------------------
+MEDIA_ROOT = VAR_DIR / "media"
+S3_BUCKET = env_str("S3_BUCKET", "")
+if S3_BUCKET:
+    _default_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": S3_BUCKET,
+            "endpoint_url": env_str("S3_ENDPOINT_URL", "") or None,
+            "region_name": env_str("S3_REGION", "") or None,
+            "access_key": env_str("AWS_ACCESS_KEY_ID", "") or None,
+            "secret_key": env_str("AWS_SECRET_ACCESS_KEY", "") or None,
+            "default_acl": None,
+            "file_overwrite": False,
+            "querystring_expire": 60,
+        },
+    }
+else:
+    _default_storage = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(MEDIA_ROOT), "base_url": None},
+    }
+
+STATIC_URL = "/static/"
+STATIC_ROOT = VAR_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": _default_storage,
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if TESTING
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+# Tests and DEBUG serve straight from the finders; production from collectstatic's output.
+WHITENOISE_USE_FINDERS = DEBUG or TESTING
+WHITENOISE_AUTOREFRESH = DEBUG
+
+# --- Email ----------------------------------------------------------------------------------
+_email = env_email_url("EMAIL_URL", "consolemail://")
+EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+EMAIL_HOST = _email.get("EMAIL_HOST") or "localhost"
+EMAIL_PORT = _email.get("EMAIL_PORT") or 25
+EMAIL_HOST_USER = _email.get("EMAIL_HOST_USER") or ""
+EMAIL_HOST_PASSWORD = _email.get("EMAIL_HOST_PASSWORD") or ""
+EMAIL_USE_TLS = bool(_email.get("EMAIL_USE_TLS"))
+EMAIL_USE_SSL = bool(_email.get("EMAIL_USE_SSL"))
+if EMAIL_BACKEND.endswith("filebased.EmailBackend"):
+    EMAIL_FILE_PATH = str(BASE_DIR / (_email.get("EMAIL_FILE_PATH") or "var/mail"))
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Telemed <no-reply@telemed.invalid>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# --- Auth -------------------------------------------------------------------------------------
+AUTH_USER_MODEL = "accounts.User"
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "home"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+if TESTING:
+    # Tests create hundreds of users; the hasher's cost is not what they test.
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# --- Internationalisation -------------------------------------------------------------------
+LANGUAGE_CODE = "en"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+# --- Security ---------------------------------------------------------------------------------
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+if not DEBUG and not TESTING:
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+if env_bool("BEHIND_TLS_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# /healthz and /readyz are probed over plain HTTP inside the cluster.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+
+# Content Security Policy (django-csp 4): no inline script, no third-party origin.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:", "blob:"],
+        "media-src": ["'self'", "blob:"],
+        "connect-src": ["'self'", "ws:", "wss:"] if (DEBUG or TESTING) else ["'self'", "wss:"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+
+# --- API -----------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "telemed.api.pagination.DefaultPagination",
+    "PAGE_SIZE": 20,
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env_str("API_THROTTLE_ANON", "60/min"),
+        "user": env_str("API_THROTTLE_USER", "600/min"),
+    },
+    "EXCEPTION_HANDLER": "telemed.api.exceptions.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Telemed API",
+    "DESCRIPTION": "REST API of the Telemed telemedicine portal (versioned under /api/v1/).",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v[0-9]+",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- Logging -------------------------------------------------------------------------------
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+LOG_JSON = env_bool("LOG_JSON", not DEBUG)
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {
+        "request_id": {"()": "telemed.logging.RequestIdFilter"},
+        "redact": {"()": "telemed.logging.RedactingFilter"},
+    },
+    "formatters": {
+        "json": {"()": "telemed.logging.JsonFormatter"},
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["request_id", "redact"],
+            "formatter": "json" if LOG_JSON else "plain",
+        },
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "daphne": {"level": "INFO"},
+    },
+}
+
+# --- Portal ----------------------------------------------------------------------------------
+TURN_URLS = env_list("TURN_URLS")
+TURN_SECRET = env_str("TURN_SECRET", "")
+
