@@ -13,8 +13,9 @@ from accounts.tests.factories import (
     NurseFactory,
     PatientFactory,
 )
+from audit.testing import audit_trail_purge
 
-pytest_plugins = ["telemed.testing.live"]
+pytest_plugins = ["telemed.testing.live", "telemed.testing.browser"]
 
 
 @pytest.fixture
@@ -54,3 +55,24 @@ def outsider_patient(db):
 @pytest.fixture
 def outsider_doctor(db):
     return DoctorFactory(email="outsider.doctor@example.test", full_name="Dr Olga Outsider")
+
+
+def _commits_for_real(request) -> bool:
+    if "transactional_db" in request.fixturenames or "live_asgi" in request.fixturenames:
+        return True
+    marker = request.node.get_closest_marker("django_db")
+    return bool(marker and marker.kwargs.get("transaction"))
+
+
+@pytest.fixture(autouse=True)
+def _audit_trail_purged_before_flush(request):
+    """Tests that really commit leave audit rows that the append-only guards keep Django's
+    flush from removing; purge them (guards lifted) before the flush runs."""
+    if not _commits_for_real(request):
+        yield
+        return
+    if "transactional_db" in request.fixturenames:
+        # Set it up as our dependency so that its flush is torn down after our purge.
+        request.getfixturevalue("transactional_db")
+    yield
+    audit_trail_purge()
