@@ -16,7 +16,9 @@ class UserAdmin(BaseUserAdmin):
         ("Access", {"fields": ("is_active", "is_staff", "is_superuser", "groups")}),
         ("Dates", {"fields": ("last_login", "date_joined")}),
     )
-    add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "full_name", "role", "password1", "password2")}),)
+    add_fieldsets = (
+        (None, {"classes": ("wide",), "fields": ("email", "full_name", "role", "password1", "password2")}),
+    )
     filter_horizontal = ("groups",)
 
 

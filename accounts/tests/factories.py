@@ -16,7 +16,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     is_active = True
 
     @factory.post_generation
-    def password(obj, create, extracted, **kwargs):  # noqa: N805 (factory_boy's signature)
+    def password(obj, create, extracted, **kwargs):
         obj.set_password(extracted or TEST_PASSWORD)
         if create:
             obj.save(update_fields=["password"])
