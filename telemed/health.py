@@ -11,8 +11,18 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 @never_cache
 def readyz(request: HttpRequest) -> JsonResponse:
-    from telemed.readiness import check_all
+    from telemed.readiness import check_all, last_heartbeat
 
     results = check_all()
     ok = all(r["ok"] for r in results.values())
-    return JsonResponse({"status": "ok" if ok else "fail", "checks": results}, status=200 if ok else 503)
+    failed = [name for name, result in results.items() if not result["ok"]]
+    return JsonResponse(
+        {
+            "status": "ok" if ok else "fail",
+            "failed": failed,
+            "checks": results,
+            # Information, not a check: the worker may run on another host or not yet have beaten.
+            "celery_heartbeat": last_heartbeat(),
+        },
+        status=200 if ok else 503,
+    )

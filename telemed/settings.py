@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "channels",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "csp",
     "telemed",
     "accounts",
@@ -83,6 +84,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "audit.middleware.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -118,6 +120,8 @@ if _pg:
             # Persistent, health-checked connections: no new connection per request.
             "CONN_MAX_AGE": env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0),
             "CONN_HEALTH_CHECKS": True,
+            # A dead database must fail a request (and /readyz) quickly, not hang a worker.
+            "OPTIONS": {"connect_timeout": env_int("DATABASE_CONNECT_TIMEOUT", 5, minimum=1), **_pg.get("OPTIONS", {})},
             "ATOMIC_REQUESTS": False,
             "TEST": {"NAME": env_str("DATABASE_TEST_NAME", f"test_{_pg['NAME']}")},
         }
@@ -147,7 +151,14 @@ if REDIS_URL and not REDIS_URL.startswith(("redis://", "rediss://")):
     raise ImproperlyConfigured("REDIS_URL must be a redis:// or rediss:// URL.")
 
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            # redis-py waits forever by default: a hung Redis would hang every request using the cache.
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        }
+    }
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
@@ -179,7 +190,10 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celery" / "beat-schedule")
 CELERY_BEAT_SCHEDULE: dict = {
-    "telemed-heartbeat": {"task": "telemed.tasks.heartbeat", "schedule": 30.0},
+    "telemed-heartbeat": {
+        "task": "telemed.tasks.heartbeat",
+        "schedule": float(env_int("CELERY_HEARTBEAT_SECONDS", 30, minimum=1)),
+    },
 }
 
 # --- Storage ------------------------------------------------------------------------------
@@ -270,7 +284,9 @@ if not DEBUG and not TESTING:
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000, minimum=0)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+    # On by default so `check --deploy` is clean; an operator whose subdomains are not all
+    # on HTTPS turns it off (the header alone submits nothing to the preload list).
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
 if env_bool("BEHIND_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # /healthz and /readyz are probed over plain HTTP inside the cluster.
@@ -322,6 +338,9 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v[0-9]+",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI from our own static files: no CDN, and the CSP forbids third-party scripts.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
 }
 
 # --- Logging -------------------------------------------------------------------------------
@@ -336,7 +355,10 @@ LOGGING = {
     },
     "formatters": {
         "json": {"()": "telemed.logging.JsonFormatter"},
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "plain": {
+            "()": "telemed.logging.PlainFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
+        },
     },
     "handlers": {
         "console": {
@@ -349,10 +371,12 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "INFO"},
         "daphne": {"level": "INFO"},
+        # Naming "django" drops the handlers of Django's DEFAULT_LOGGING (an unfiltered console
+        # under DEBUG, mail_admins with the request): every line goes through the redacting handler.
+        "django": {"level": "INFO"},
     },
 }
 
 # --- Portal ----------------------------------------------------------------------------------
 TURN_URLS = env_list("TURN_URLS")
 TURN_SECRET = env_str("TURN_SECRET", "")
-

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from telemed.errors import ApplicationError
@@ -40,18 +41,16 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     if response is None:
         return None
     if isinstance(exc, exceptions.ValidationError):
+        # `fields` is always an object, so a client reads errors one way: a bare
+        # `raise ValidationError("...")` lands under non_field_errors, as a serializer's would.
+        fields = exc.detail if isinstance(exc.detail, dict) else {api_settings.NON_FIELD_ERRORS_KEY: exc.detail}
         response.data = {
             "detail": "The request is invalid.",
             "code": "invalid",
-            "fields": exc.detail,
+            "fields": fields,
         }
         response.status_code = status.HTTP_400_BAD_REQUEST
         return response
     if isinstance(exc, exceptions.APIException):
-        detail = exc.detail
-        code = _first_code(exc.get_codes())
-        if isinstance(detail, dict | list):
-            response.data = {"detail": str(detail), "code": code}
-        else:
-            response.data = {"detail": str(detail), "code": code}
+        response.data = {"detail": str(exc.detail), "code": _first_code(exc.get_codes())}
     return response

@@ -9,7 +9,9 @@ class PingApi(APIView):
     """Who am I, as the API sees me: proves authentication end to end."""
 
     @extend_schema(
-        responses=inline_serializer("Ping", fields={"user_id": serializers.IntegerField(), "role": serializers.CharField()})
+        responses=inline_serializer(
+            "Ping", fields={"user_id": serializers.IntegerField(), "role": serializers.CharField()}
+        )
     )
     def get(self, request: Request) -> Response:
         return Response({"user_id": request.user.pk, "role": request.user.role})
