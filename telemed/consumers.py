@@ -13,7 +13,7 @@ class PingConsumer(AsyncJsonWebsocketConsumer):
 
     async def receive_json(self, content, **kwargs) -> None:
         if not isinstance(content, dict) or content.get("type") != "ping":
-            await self.send_json({"type": "error", "code": "bad_frame", "detail": "Expected {\"type\": \"ping\"}."})
+            await self.send_json({"type": "error", "code": "bad_frame", "detail": 'Expected {"type": "ping"}.'})
             return
         await self.send_json({"type": "pong"})
 
