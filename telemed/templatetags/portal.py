@@ -1,0 +1,113 @@
+"""The portal's navigation: one list of sections, filtered by role and by what exists.
+
+Sections are named by URL name, not by path, so that a later issue makes its link appear by
+adding its urlpattern: until `reverse` can resolve a name, the link is not rendered (never dead).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+
+from django import template
+from django.urls import NoReverseMatch, reverse
+
+from accounts.models import Role
+
+register = template.Library()
+
+ANONYMOUS = "anonymous"
+PROVIDERS_AND_ADMIN = frozenset({Role.DOCTOR, Role.NURSE, Role.ADMIN})
+
+
+@dataclass(frozen=True)
+class Section:
+    label: str
+    url_name: str
+    roles: frozenset[str]
+    description: str = ""
+    # Home and Sign in are navigation, not something to open from the home page's cards.
+    card: bool = True
+
+
+SECTIONS: list[Section] = [
+    Section("Home", "home", frozenset({ANONYMOUS, Role.PATIENT}), card=False),
+    Section("Sign in", "accounts:login", frozenset({ANONYMOUS}), card=False),
+    Section("Appointments", "appointments:list", frozenset({Role.PATIENT}), "Book, join or change a visit."),
+    Section("Messages", "messaging:inbox", frozenset({Role.PATIENT}), "Write to your care team and read replies."),
+    Section(
+        "My chart", "records:my_chart", frozenset({Role.PATIENT}), "Allergies, conditions, medicines and documents."
+    ),
+    Section(
+        "Prescriptions", "prescriptions:list", frozenset({Role.PATIENT}), "Your prescriptions and refill requests."
+    ),
+    Section("Today", "appointments:today", PROVIDERS_AND_ADMIN, "Today's schedule and who is waiting."),
+    Section("Patients", "records:patient_list", PROVIDERS_AND_ADMIN, "The patients in your care."),
+    Section("Inbox", "messaging:inbox", PROVIDERS_AND_ADMIN, "Messages from patients and colleagues."),
+    Section(
+        "Consultations",
+        "media_relay:consultation_list",
+        PROVIDERS_AND_ADMIN,
+        "Video consultations and the waiting room.",
+    ),
+    Section("Admin", "admin:index", frozenset({Role.ADMIN}), "Users, clinic settings and the audit trail."),
+]
+
+
+@dataclass(frozen=True)
+class NavLink:
+    label: str
+    url: str
+    description: str
+    # The value of aria-current: "page" on the section's own page, "true" on a page inside it.
+    current: str
+
+
+def _current(url: str, path: str) -> str:
+    if url == path:
+        return "page"
+    if url != "/" and path.startswith(url):
+        return "true"
+    return ""
+
+
+def role_of(user) -> str:
+    if user is None or not user.is_authenticated:
+        return ANONYMOUS
+    return user.role
+
+
+def nav_links(
+    user, current_path: str = "", *, cards_only: bool = False, sections: Collection[Section] = SECTIONS
+) -> list[NavLink]:
+    """The sections `user` may open, in menu order, leaving out those whose page does not exist yet."""
+    role = role_of(user)
+    links = []
+    for section in sections:
+        if role not in section.roles or (cards_only and not section.card):
+            continue
+        try:
+            url = reverse(section.url_name)
+        except NoReverseMatch:
+            continue
+        links.append(NavLink(section.label, url, section.description, current=_current(url, current_path)))
+    return links
+
+
+def _request_state(context) -> tuple[object, str]:
+    request = context.get("request")
+    if request is None:
+        return None, ""
+    return getattr(request, "user", None), request.path
+
+
+@register.simple_tag(takes_context=True)
+def portal_nav(context) -> list[NavLink]:
+    user, path = _request_state(context)
+    return nav_links(user, path)
+
+
+@register.simple_tag(takes_context=True)
+def portal_sections(context) -> list[NavLink]:
+    user, path = _request_state(context)
+    return nav_links(user, path, cards_only=True)
