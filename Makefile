@@ -51,7 +51,6 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 test: $(STAMP) node_modules/.installed system-deps lint
-	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
