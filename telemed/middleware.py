@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import contextvars
 import re
 import uuid
@@ -33,8 +34,12 @@ def client_ip(request: HttpRequest) -> str:
     return remote
 
 
-class RequestIdMiddleware:
-    """Give each request an id (or keep a well-formed one from the proxy) and echo it back."""
+class ContextBindingMiddleware(abc.ABC):
+    """Base for middleware that binds context variables for the length of one request.
+
+    Works in both sync and async stacks (daphne serves async; the test client is sync).
+    Subclasses bind in `bind()`, returning the tokens to reset, and may decorate the response.
+    """
 
     async_capable = True
     sync_capable = True
@@ -44,28 +49,44 @@ class RequestIdMiddleware:
         if iscoroutinefunction(get_response):
             markcoroutinefunction(self)
 
-    def _start(self, request: HttpRequest) -> contextvars.Token:
-        incoming = request.META.get("HTTP_X_REQUEST_ID", "")
-        rid = incoming if _INCOMING_ID.match(incoming) else uuid.uuid4().hex
-        request.request_id = rid  # type: ignore[attr-defined]
-        return request_id_var.set(rid)
+    @abc.abstractmethod
+    def bind(self, request: HttpRequest) -> list[tuple[contextvars.ContextVar, contextvars.Token]]:
+        """Set the request's context variables; return (variable, token) pairs to reset."""
+
+    def decorate(self, request: HttpRequest, response: HttpResponse) -> None:
+        """Change the response on its way out (nothing by default)."""
 
     def __call__(self, request: HttpRequest):
         if iscoroutinefunction(self):
             return self.__acall__(request)
-        token = self._start(request)
+        tokens = self.bind(request)
         try:
             response: HttpResponse = self.get_response(request)
-            response["X-Request-ID"] = request.request_id  # type: ignore[attr-defined]
+            self.decorate(request, response)
             return response
         finally:
-            request_id_var.reset(token)
+            for var, token in reversed(tokens):
+                var.reset(token)
 
     async def __acall__(self, request: HttpRequest):
-        token = self._start(request)
+        tokens = self.bind(request)
         try:
             response: HttpResponse = await self.get_response(request)
-            response["X-Request-ID"] = request.request_id  # type: ignore[attr-defined]
+            self.decorate(request, response)
             return response
         finally:
-            request_id_var.reset(token)
+            for var, token in reversed(tokens):
+                var.reset(token)
+
+
+class RequestIdMiddleware(ContextBindingMiddleware):
+    """Give each request an id (or keep a well-formed one from the proxy) and echo it back."""
+
+    def bind(self, request: HttpRequest) -> list[tuple[contextvars.ContextVar, contextvars.Token]]:
+        incoming = request.META.get("HTTP_X_REQUEST_ID", "")
+        rid = incoming if _INCOMING_ID.match(incoming) else uuid.uuid4().hex
+        request.request_id = rid  # type: ignore[attr-defined]
+        return [(request_id_var, request_id_var.set(rid))]
+
+    def decorate(self, request: HttpRequest, response: HttpResponse) -> None:
+        response["X-Request-ID"] = request.request_id  # type: ignore[attr-defined]
