@@ -53,7 +53,7 @@ class ContextBindingMiddleware(abc.ABC):
     def bind(self, request: HttpRequest) -> list[tuple[contextvars.ContextVar, contextvars.Token]]:
         """Set the request's context variables; return (variable, token) pairs to reset."""
 
-    def decorate(self, request: HttpRequest, response: HttpResponse) -> None:
+    def decorate(self, request: HttpRequest, response: HttpResponse) -> None:  # noqa: B027 (optional hook)
         """Change the response on its way out (nothing by default)."""
 
     def __call__(self, request: HttpRequest):
