@@ -25,6 +25,7 @@ COPY . .
 RUN DEBUG=0 \
     SECRET_KEY=build-only-placeholder-never-used-at-runtime-0123456789abcdef \
     AUDIT_HMAC_KEY=build-only-placeholder-never-used-at-runtime \
+    JWT_SIGNING_KEY=build-only-placeholder-never-used-at-runtime-0123456789abcdef \
     python manage.py collectstatic --noinput --verbosity 0 \
  && mkdir -p /app/var/celery /app/var/media \
  && chown -R telemed:telemed /app/var/celery /app/var/media

@@ -1,7 +1,10 @@
 """Shared personas (STYLE.md "Tests") and project-wide fixtures.
 
 `patient` and `doctor` share a care relationship; `nurse` is on the patient's care team;
-the outsiders have none with anyone, and must meet 404s and refused sockets.
+the outsiders have none with anyone, and must meet 404s and refused sockets. `patient` has a
+verified email (an unverified patient sees no health data); `proxy` acts for `patient` with
+every scope. Staff need an OTP-verified login for health data: see
+`accounts.tests.factories.otp_force_login` / `otp_verified_user`.
 """
 
 import pytest
@@ -12,6 +15,8 @@ from accounts.tests.factories import (
     DoctorFactory,
     NurseFactory,
     PatientFactory,
+    ProxyGrantFactory,
+    VerifiedPatientFactory,
 )
 from audit.testing import audit_trail_purge
 
@@ -20,7 +25,8 @@ pytest_plugins = ["telemed.testing.live", "telemed.testing.browser"]
 
 @pytest.fixture
 def patient(db):
-    return PatientFactory(email="patient@example.test", full_name="Pat Patient")
+    # Verified email: an unverified patient sees no health data (accounts.policy).
+    return VerifiedPatientFactory(email="patient@example.test", full_name="Pat Patient")
 
 
 @pytest.fixture
@@ -55,6 +61,14 @@ def outsider_patient(db):
 @pytest.fixture
 def outsider_doctor(db):
     return DoctorFactory(email="outsider.doctor@example.test", full_name="Dr Olga Outsider")
+
+
+@pytest.fixture
+def proxy(db, patient):
+    """A parent acting for `patient` with every scope (records, appointments, messaging)."""
+    user = VerifiedPatientFactory(email="proxy@example.test", full_name="Paula Proxy")
+    ProxyGrantFactory(patient=patient, proxy=user, scopes=["records.view", "appointments.manage", "messaging"])
+    return user
 
 
 def _commits_for_real(request) -> bool:

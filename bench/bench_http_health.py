@@ -52,6 +52,7 @@ def server_env(var_dir: str) -> dict[str, str]:
         DEBUG="0",  # production code paths: no query log growing in memory, no autorefresh
         SECRET_KEY=secrets.token_urlsafe(50),
         AUDIT_HMAC_KEY=secrets.token_urlsafe(32),
+        JWT_SIGNING_KEY=secrets.token_urlsafe(50),
         ALLOWED_HOSTS="127.0.0.1",
         SECURE_SSL_REDIRECT="0",
         LOG_LEVEL="WARNING",

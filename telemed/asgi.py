@@ -11,6 +11,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs the app regi
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from accounts.ws_auth import TicketAuthMiddleware  # noqa: E402
 from telemed.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
@@ -18,6 +19,9 @@ application = ProtocolTypeRouter(
         "http": django_asgi_app,
         # The Origin header must name one of ALLOWED_HOSTS: another site cannot open a
         # socket with the user's cookie.
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        # A mobile client's single-use `?ticket=` replaces the (absent) session user.
+        "websocket": AllowedHostsOriginValidator(
+            AuthMiddlewareStack(TicketAuthMiddleware(URLRouter(websocket_urlpatterns)))
+        ),
     }
 )

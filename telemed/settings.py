@@ -7,6 +7,7 @@ See README.md ("Configuration") for every variable.
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -63,11 +64,17 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "rest_framework",
+    "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "csp",
     "telemed",
     "accounts",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "axes",
+    # After axes: its failed-login receiver must run first (ours audits whether it locked out).
+    "accounts.mfa",
     "audit",
     "appointments",
     "records",
@@ -85,9 +92,16 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "audit.middleware.AuditContextMiddleware",
+    # Anywhere after AuthenticationMiddleware (the audit context sits right after it by contract).
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Idle/absolute timeouts and ended sessions, then staff without a verified OTP device.
+    "accounts.middleware.SessionSecurityMiddleware",
+    "accounts.middleware.StaffOtpRequiredMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    # Last, as django-axes requires: it turns a lockout flagged during the view into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "telemed.urls"
@@ -106,6 +120,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "csp.context_processors.nonce",
                 "telemed.context_processors.portal",
+                "accounts.context_processors.acting_for",
             ],
         },
     },
@@ -263,6 +278,37 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# django-axes first: it refuses a locked-out username or address before the password is checked.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = dt.timedelta(minutes=15)
+# Two independent counters: one per account (whatever address), one per address (whatever account).
+AXES_LOCKOUT_PARAMETERS = [["username"], ["ip_address"]]
+# The address as telemed.middleware.client_ip tells it: X-Forwarded-For only from TRUSTED_PROXIES,
+# so a client cannot dodge or reset the per-address counter by sending its own header.
+AXES_CLIENT_IP_CALLABLE = "telemed.middleware.client_ip"
+# "Doctor@X" and "doctor@x" are one account (email is case-insensitive): one counter.
+AXES_USERNAME_CALLABLE = "accounts.middleware.axes_username"
+AXES_LOCKOUT_CALLABLE = "accounts.views.login.lockout_response"
+AXES_RESET_ON_SUCCESS = False
+AXES_VERBOSE = False
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "password", "csrfmiddlewaretoken"]
+# Unlocking is audited on the portal's page (accounts:staff_unlock); axes' own admin would
+# let an admin delete failure records with no trace.
+AXES_ENABLE_ADMIN = False
+
+# Sessions: idle limits by role and an absolute limit (accounts.middleware.SessionSecurityMiddleware).
+SESSION_IDLE_TIMEOUT_STAFF_SECONDS = 15 * 60
+SESSION_IDLE_TIMEOUT_PATIENT_SECONDS = 30 * 60
+SESSION_ABSOLUTE_TIMEOUT_SECONDS = 12 * 60 * 60
+# The warning dialog opens this long before the idle limit (static/js/session-timeout.js).
+SESSION_TIMEOUT_WARNING_SECONDS = 2 * 60
+SESSION_COOKIE_AGE = SESSION_ABSOLUTE_TIMEOUT_SECONDS
+
+OTP_TOTP_ISSUER = CLINIC_NAME
+# A password-checked user has this long to type the code of the challenge step.
+MFA_CHALLENGE_TIMEOUT_SECONDS = 5 * 60
+
 if TESTING:
     # Tests create hundreds of users; the hasher's cost is not what they test.
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -317,25 +363,63 @@ CONTENT_SECURITY_POLICY = {
 # --- API -----------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.api.authentication.OtpAwareJWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Staff roles reach nothing but /me/ and the auth endpoints without an OTP-verified login.
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "accounts.api.permissions.StaffOtpVerified",
+    ],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "telemed.api.pagination.DefaultPagination",
     "PAGE_SIZE": 20,
+    # DRF's own classes would count by whatever X-Forwarded-For the client sends.
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+        "telemed.api.throttling.AnonRateThrottle",
+        "telemed.api.throttling.UserRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env_str("API_THROTTLE_ANON", "60/min"),
         "user": env_str("API_THROTTLE_USER", "600/min"),
+        # Sign-in (token) and registration endpoints, per client IP.
+        "auth": env_str("API_THROTTLE_AUTH", "10/min"),
     },
     "EXCEPTION_HANDLER": "telemed.api.exceptions.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
+# JWT for mobile clients (accounts.api): short access tokens, rotated refresh tokens whose reuse
+# revokes their family, revoked on password change (the claim hashes the password hash).
+if DEBUG or TESTING:
+    JWT_SIGNING_KEY = env_str("JWT_SIGNING_KEY", SECRET_KEY)
+else:
+    JWT_SIGNING_KEY = env_str("JWT_SIGNING_KEY")
+    if len(JWT_SIGNING_KEY) < 50:
+        raise ImproperlyConfigured("JWT_SIGNING_KEY must be a random value of at least 50 characters when DEBUG=0.")
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": dt.timedelta(minutes=5),
+    "REFRESH_TOKEN_LIFETIME": dt.timedelta(days=14),
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "UPDATE_LAST_LOGIN": False,
+    "ALGORITHM": "HS256",
+    "SIGNING_KEY": JWT_SIGNING_KEY,
+    "AUDIENCE": env_str("JWT_AUDIENCE", "telemed-api"),
+    "ISSUER": env_str("JWT_ISSUER", SITE_URL),
+    "LEEWAY": 0,
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    "USER_ID_FIELD": "id",
+    "USER_ID_CLAIM": "user_id",
+    "USER_AUTHENTICATION_RULE": "accounts.services.tokens.user_may_authenticate",
+    "CHECK_USER_IS_ACTIVE": True,
+    "CHECK_REVOKE_TOKEN": True,
+    "REVOKE_TOKEN_CLAIM": "pwd",
+}
+# Seconds a WebSocket ticket (POST /api/v1/auth/ws-ticket/) stays usable, once.
+WS_TICKET_SECONDS = 30
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "Telemed API",
     "DESCRIPTION": "REST API of the Telemed telemedicine portal (versioned under /api/v1/).",

@@ -2,8 +2,12 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
+from accounts.mfa.admin_site import PortalAdminSite
 from telemed import health, views
 from telemed.api.docs import ApiDocsView
+
+# The admin needs an OTP-verified session and signs in through the portal's own login.
+admin.site.__class__ = PortalAdminSite
 
 urlpatterns = [
     path("", views.home, name="home"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib.auth import password_validation
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.models import CareRelationship, User
 
@@ -60,6 +61,7 @@ def user_ensure(
     is_staff: bool = False,
     is_superuser: bool = False,
     reset_password: bool = False,
+    email_verified: bool = False,
 ) -> tuple[User, bool]:
     """Make the user with this email look as described; return it and whether it was created.
 
@@ -78,6 +80,9 @@ def user_ensure(
             is_staff=is_staff,
             is_superuser=is_superuser,
         )
+        if email_verified:
+            created.email_verified_at = timezone.now()
+            created.save(update_fields=["email_verified_at"])
         return created, True
 
     wanted = {
@@ -90,6 +95,9 @@ def user_ensure(
     changed = [field for field, value in wanted.items() if getattr(user, field) != value]
     for field in changed:
         setattr(user, field, wanted[field])
+    if email_verified and user.email_verified_at is None:
+        user.email_verified_at = timezone.now()
+        changed.append("email_verified_at")
     if reset_password and not user.check_password(password):
         password_validation.validate_password(password, user)
         user.set_password(password)

@@ -4,9 +4,12 @@ import pytest
 from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
 from django.core.management import CommandError, call_command
+from django.test import RequestFactory
 
 from accounts.management.commands.seed_demo import DEMO_CARE, DEMO_PASSWORD, DEMO_USERS
-from accounts.models import CareRelationship, Role, User
+from accounts.mfa.testing import otp_force_login
+from accounts.models import CareRelationship, PatientProfile, Role, User
+from accounts.policy import chart_access
 
 
 def seed(*args: str) -> str:
@@ -39,7 +42,8 @@ def test_every_demo_user_can_sign_in_with_the_published_password(debug_on):
     seed()
 
     for demo in DEMO_USERS:
-        user = authenticate(email=demo.email, password=DEMO_PASSWORD)
+        # django-axes needs the request to count failures (AUTHENTICATION_BACKENDS).
+        user = authenticate(RequestFactory().post("/accounts/login/"), email=demo.email, password=DEMO_PASSWORD)
         assert user is not None, demo.email
         assert user.full_name == demo.full_name
 
@@ -51,7 +55,7 @@ def test_the_admin_can_use_the_django_admin(debug_on, client):
     assert admin.is_staff and admin.is_superuser and admin.role == Role.ADMIN
     assert not User.objects.filter(is_superuser=True).exclude(pk=admin.pk).exists()
 
-    client.force_login(admin)
+    otp_force_login(client, admin)
     assert client.get("/admin/accounts/user/").status_code == 200
 
 
@@ -71,11 +75,13 @@ def test_running_it_twice_changes_nothing(debug_on):
     seed()
     users_before = list(User.objects.order_by("pk").values())
     care_before = list(CareRelationship.objects.order_by("pk").values())
+    profiles_before = list(PatientProfile.objects.order_by("pk").values())
 
     output = seed()
 
     assert list(User.objects.order_by("pk").values()) == users_before
     assert list(CareRelationship.objects.order_by("pk").values()) == care_before
+    assert list(PatientProfile.objects.order_by("pk").values()) == profiles_before
     assert "0 users created" in output
 
 
@@ -123,3 +129,13 @@ def test_the_demo_password_passes_the_password_validators():
     # A validator added later must not make `make run` fail on a fresh machine.
     for demo in DEMO_USERS:
         validate_password(DEMO_PASSWORD, User(email=demo.email, full_name=demo.full_name))
+
+
+@pytest.mark.django_db
+def test_demo_patients_are_verified_have_a_record_number_and_may_open_their_own_chart(debug_on):
+    seed()
+
+    for patient in User.objects.filter(role=Role.PATIENT):
+        assert patient.email_verified_at is not None
+        assert patient.patient_profile.mrn.startswith("TM-")
+        assert chart_access(patient, patient).allowed

@@ -5,6 +5,7 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 
+from accounts.mfa.testing import otp_force_login
 from audit.models import AuditEvent
 
 CHANGELIST = reverse("admin:audit_auditevent_changelist")
@@ -25,7 +26,7 @@ def events(record_events, doctor, nurse, patient):
 def test_the_changelist_lists_events_in_a_bounded_number_of_queries(
     client, superuser, events, django_assert_max_num_queries
 ):
-    client.force_login(superuser)
+    otp_force_login(client, superuser)
 
     # 40 events with an actor and a patient each: an N+1 would need far more than this.
     with django_assert_max_num_queries(12):
@@ -36,7 +37,7 @@ def test_the_changelist_lists_events_in_a_bounded_number_of_queries(
 
 
 def test_the_changelist_filters_and_searches(client, superuser, events):
-    client.force_login(superuser)
+    otp_force_login(client, superuser)
 
     by_role = client.get(CHANGELIST, {"actor_role__exact": "nurse"})
     by_target = client.get(CHANGELIST, {"q": "13"})
@@ -46,7 +47,7 @@ def test_the_changelist_filters_and_searches(client, superuser, events):
 
 
 def test_even_a_superuser_cannot_add_change_or_delete_events(client, superuser, events):
-    client.force_login(superuser)
+    otp_force_login(client, superuser)
     event = events[0]
     change_url = reverse("admin:audit_auditevent_change", args=[event.pk])
 
@@ -67,7 +68,7 @@ def test_even_a_superuser_cannot_add_change_or_delete_events(client, superuser, 
 
 def test_a_staff_member_with_view_permission_exports_the_selection_and_it_is_audited(client, admin, events):
     admin.user_permissions.add(Permission.objects.get(codename="view_auditevent"))
-    client.force_login(admin)
+    otp_force_login(client, admin)
     chosen = [events[2].pk, events[30].pk]
 
     response = client.post(CHANGELIST, {"action": "export_csv", "_selected_action": chosen})
@@ -82,6 +83,6 @@ def test_a_staff_member_with_view_permission_exports_the_selection_and_it_is_aud
 
 
 def test_staff_without_the_permission_cannot_open_the_trail(client, admin, events):
-    client.force_login(admin)
+    otp_force_login(client, admin)
 
     assert client.get(CHANGELIST).status_code == 403

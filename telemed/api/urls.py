@@ -1,10 +1,11 @@
 """Every /api/v1/ route; apps include their `api.urls` here."""
 
-from django.urls import path
+from django.urls import include, path
 
 from telemed.api import views
 
 app_name = "api"
 urlpatterns = [
     path("ping/", views.PingApi.as_view(), name="ping"),
+    path("", include("accounts.api.urls")),
 ]

@@ -1,4 +1,4 @@
-"""The portal's navigation: one list of sections, filtered by role and by what exists.
+"""The portal's navigation: the sections and the account menu, filtered by role and by what exists.
 
 Sections are named by URL name, not by path, so that a later issue makes its link appear by
 adding its urlpattern: until `reverse` can resolve a name, the link is not rendered (never dead).
@@ -18,6 +18,8 @@ register = template.Library()
 
 ANONYMOUS = "anonymous"
 PROVIDERS_AND_ADMIN = frozenset({Role.DOCTOR, Role.NURSE, Role.ADMIN})
+SIGNED_IN = frozenset(Role.values)
+ADMIN = frozenset({Role.ADMIN})
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,35 @@ SECTIONS: list[Section] = [
         PROVIDERS_AND_ADMIN,
         "Video consultations and the waiting room.",
     ),
-    Section("Admin", "admin:index", frozenset({Role.ADMIN}), "Users, clinic settings and the audit trail."),
+    Section(
+        "Staff & accounts",
+        "accounts:staff_users",
+        ADMIN,
+        "Find an account: deactivate it, lift a lockout, reset its two-step verification.",
+    ),
+    Section("Invite staff", "accounts:staff_invite", ADMIN, "Send a doctor, nurse or admin a one-time sign-up link."),
+    Section("Care teams", "accounts:care_assign", ADMIN, "Assign clinicians to the patients they care for."),
+    Section(
+        "Emergency access",
+        "accounts:breakglass_review",
+        ADMIN,
+        "Review every chart opened without a care relationship.",
+    ),
+    Section(
+        "Emergency access",
+        "accounts:breakglass_open",
+        frozenset({Role.DOCTOR, Role.NURSE}),
+        "Open a chart outside your care relationships, with a reason: audited and reviewed.",
+    ),
+    Section("Admin", "admin:index", ADMIN, "Users, clinic settings and the audit trail."),
+]
+
+# The signed-in user's own account, in the header next to "Sign out" (not home-page cards).
+ACCOUNT_SECTIONS: list[Section] = [
+    Section("Profile", "accounts:profile", SIGNED_IN, card=False),
+    Section("Proxy access", "accounts:proxies", SIGNED_IN, card=False),
+    Section("Security", "accounts:security", SIGNED_IN, card=False),
+    Section("Active sessions", "accounts:sessions", SIGNED_IN, card=False),
 ]
 
 
@@ -105,6 +135,12 @@ def _request_state(context) -> tuple[object, str]:
 def portal_nav(context) -> list[NavLink]:
     user, path = _request_state(context)
     return nav_links(user, path)
+
+
+@register.simple_tag(takes_context=True)
+def portal_account_nav(context) -> list[NavLink]:
+    user, path = _request_state(context)
+    return nav_links(user, path, sections=ACCOUNT_SECTIONS)
 
 
 @register.simple_tag(takes_context=True)

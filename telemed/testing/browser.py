@@ -4,7 +4,7 @@ Fixtures: `browser` (one Chromium per session), `page` (a fresh context per test
 the test on a CSP violation or a JavaScript error), `make_page(**context_options)` for more
 pages or other options, and `browser_errors` (what the pages reported, for a test that
 provokes an error on purpose). Helpers: `assert_accessible(page)` runs axe-core, and
-`login(page, live_asgi, user)` signs in through the real form.
+`login(page, live_asgi, user)` signs in through the real form (and the two-step challenge).
 
 Playwright's sync API refuses to run inside a running asyncio loop: browser tests are plain
 sync tests marked `@pytest.mark.browser`.
@@ -22,6 +22,8 @@ import pytest
 from django.conf import settings
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Request, sync_playwright
 
+from accounts.mfa.testing import totp_code_unused, totp_device_enrol
+from accounts.services.mfa import totp_device_confirmed
 from accounts.tests.factories import TEST_PASSWORD
 
 CHROMIUM = "/usr/bin/chromium"
@@ -211,7 +213,15 @@ def assert_accessible(page: Page) -> list[dict]:
 
 
 def login(page: Page, live_asgi, user, password: str = TEST_PASSWORD) -> None:
-    """Sign `user` in through the login form, as a person would; fail if the form refuses."""
+    """Sign `user` in through the login form, as a person would; fail if the form refuses.
+
+    A user with an authenticator also passes the two-step challenge with a fresh code. Staff
+    without one get one enrolled first (staff must use MFA), so that they land where staff
+    who set it up would, not on the setup page.
+    """
+    device = totp_device_confirmed(user=user)
+    if device is None and user.is_staff_role:
+        device = totp_device_enrol(user)
     page.goto(f"{live_asgi.url}/accounts/login/")
     page.get_by_label("Email").fill(user.email)
     page.get_by_label("Password").fill(password)
@@ -219,3 +229,12 @@ def login(page: Page, live_asgi, user, password: str = TEST_PASSWORD) -> None:
         page.get_by_role("button", name="Sign in").click()
     if "/accounts/login/" in page.url:
         pytest.fail(f"signing in as {user.email} failed: still on {page.url}", pytrace=False)
+    if device is None:
+        return
+    if "/accounts/mfa/challenge/" not in page.url:
+        pytest.fail(f"signing in as {user.email} did not ask for a code: on {page.url}", pytrace=False)
+    page.get_by_label("Code").fill(totp_code_unused(device))
+    with page.expect_navigation():
+        page.get_by_role("button", name="Verify").click()
+    if "/accounts/mfa/" in page.url:
+        pytest.fail(f"the two-step code of {user.email} was refused: still on {page.url}", pytrace=False)

@@ -5,6 +5,9 @@ import uuid
 
 import pytest
 from drf_spectacular.validation import validate_schema
+from rest_framework.views import APIView
+
+from telemed.api.throttling import AnonRateThrottle, UserRateThrottle
 
 pytestmark = [pytest.mark.django_db]
 frame = pytest.mark.urls("telemed.tests.urls")
@@ -93,6 +96,49 @@ def test_a_throttled_caller_gets_429_with_the_throttled_code(client):
     assert response.json()["code"] == "throttled"
     assert response.json()["detail"]
     assert int(response["Retry-After"]) > 0
+
+
+@pytest.fixture
+def anon_rate_of_two(monkeypatch):
+    """The anonymous rate down to 2 a minute (DRF reads the rates once, into the class)."""
+    monkeypatch.setattr(AnonRateThrottle, "THROTTLE_RATES", {**AnonRateThrottle.THROTTLE_RATES, "anon": "2/min"})
+
+
+def _fresh_address() -> str:
+    # Counters live in the cache, shared between tests (and runs, on Redis): one address per test.
+    n = uuid.uuid4().int
+    return f"198.18.{n % 250 + 1}.{(n >> 8) % 250 + 1}"
+
+
+def test_the_api_throttles_with_the_classes_that_count_by_client_address():
+    assert APIView.throttle_classes == [AnonRateThrottle, UserRateThrottle]
+
+
+@frame
+def test_a_spoofed_x_forwarded_for_does_not_reset_the_anonymous_counter(client, anon_rate_of_two):
+    # REMOTE_ADDR is no trusted proxy: the header is the client's own invention, new each time.
+    address = _fresh_address()
+    for n in range(2):
+        response = client.get("/tests/api/open/", REMOTE_ADDR=address, HTTP_X_FORWARDED_FOR=f"192.0.2.{n + 1}")
+        assert response.status_code == 200
+
+    response = client.get("/tests/api/open/", REMOTE_ADDR=address, HTTP_X_FORWARDED_FOR="192.0.2.99")
+
+    assert response.status_code == 429
+    assert response.json()["code"] == "throttled"
+
+
+@frame
+def test_behind_a_trusted_proxy_each_client_address_has_its_own_anonymous_counter(client, settings, anon_rate_of_two):
+    proxy, first, second = _fresh_address(), _fresh_address(), _fresh_address()
+    settings.TRUSTED_PROXIES = [proxy]
+    via_proxy = {"REMOTE_ADDR": proxy}
+    for _ in range(2):
+        assert client.get("/tests/api/open/", HTTP_X_FORWARDED_FOR=first, **via_proxy).status_code == 200
+
+    assert client.get("/tests/api/open/", HTTP_X_FORWARDED_FOR=first, **via_proxy).status_code == 429
+    # A client may prepend anything; the proxy's own entry (the rightmost) is what counts.
+    assert client.get("/tests/api/open/", HTTP_X_FORWARDED_FOR=f"{first}, {second}", **via_proxy).status_code == 200
 
 
 @frame

@@ -15,6 +15,7 @@ def _production_env(var_dir, **overrides):
         "DEBUG": "0",
         "SECRET_KEY": secrets.token_urlsafe(60),
         "AUDIT_HMAC_KEY": secrets.token_urlsafe(40),
+        "JWT_SIGNING_KEY": secrets.token_urlsafe(60),
         "ALLOWED_HOSTS": "telemed.example.test",
         "CSRF_TRUSTED_ORIGINS": "https://telemed.example.test",
         "SITE_URL": "https://telemed.example.test",
@@ -37,10 +38,11 @@ def test_the_deploy_check_passes_with_the_production_variables(tmp_path):
         ({"SECRET_KEY": ""}, "SECRET_KEY"),
         ({"SECRET_KEY": "too-short"}, "SECRET_KEY"),
         ({"AUDIT_HMAC_KEY": ""}, "AUDIT_HMAC_KEY"),
+        ({"JWT_SIGNING_KEY": ""}, "JWT_SIGNING_KEY"),
         ({"ALLOWED_HOSTS": ""}, "security.W020"),
         ({"SECURE_HSTS_SECONDS": "0"}, "security.W004"),
     ],
-    ids=["no-secret-key", "short-secret-key", "no-audit-key", "no-allowed-hosts", "no-hsts"],
+    ids=["no-secret-key", "short-secret-key", "no-audit-key", "no-jwt-key", "no-allowed-hosts", "no-hsts"],
 )
 def test_the_deploy_check_fails_without_a_production_variable(tmp_path, overrides, reason):
     result = run_manage(_CHECK, _production_env(tmp_path, **overrides))

@@ -117,7 +117,8 @@ def test_no_secret_or_health_data_reaches_any_log(patient, log_buffer, capfd):
     # The requests did log: the assertion below is about what they logged.
     assert "Not Found: /no-such-page/" in messages
     assert "Internal Server Error: /tests/breaks/" in messages
-    assert "Bad Request: /tests/api/validation-error/" in messages
+    # The canary is no valid JWT: the API refuses it (401) before the view would answer 400.
+    assert "Unauthorized: /tests/api/validation-error/" in messages
     assert any("RuntimeError: the view broke" in line.get("exc_info", "") for line in _lines(log_buffer))
     for canary in CANARIES:
         assert canary not in everything, canary

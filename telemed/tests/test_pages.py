@@ -1,28 +1,49 @@
 """The page frame through Django's test client: menus per role, home, login, error pages, CSP."""
 
+import html as html_lib
 import re
 
 import pytest
 from django.contrib.auth import get_user_model
 
+from accounts.mfa.testing import otp_force_login
 from accounts.tests.factories import TEST_PASSWORD
 
 TEST_URLS = "telemed.tests.pages_urls"
 NAV_LINK = re.compile(r'<a class="site-nav__link" href="([^"]+)"[^>]*>([^<]+)</a>')
 CARD_LINK = re.compile(r'<a class="card__link" href="([^"]+)">([^<]+)</a>')
+ACCOUNT_LINK = re.compile(r'<a class="account-nav__link" href="([^"]+)"[^>]*>([^<]+)</a>')
+ADMIN_SECTIONS = ["Staff & accounts", "Invite staff", "Care teams", "Emergency access"]
+ACCOUNT_MENU = ["Profile", "Proxy access", "Security", "Active sessions"]
+
+
+def _labels(pattern: re.Pattern, response) -> list[str]:
+    return [html_lib.unescape(label) for _, label in pattern.findall(response.content.decode())]
 
 
 def menu(response) -> list[str]:
-    return [label for _, label in NAV_LINK.findall(response.content.decode())]
+    return _labels(NAV_LINK, response)
 
 
 def cards(response) -> list[str]:
-    return [label for _, label in CARD_LINK.findall(response.content.decode())]
+    return _labels(CARD_LINK, response)
+
+
+def account_menu(response) -> list[str]:
+    return _labels(ACCOUNT_LINK, response)
+
+
+def sign_in(client, user):
+    """Staff pages need an OTP-verified session (accounts.middleware.StaffOtpRequiredMiddleware)."""
+    if user.is_staff_role:
+        otp_force_login(client, user)
+    else:
+        client.force_login(user)
 
 
 def get_as(client, user, url="/"):
     if user is not None:
-        client.force_login(user)
+        sign_in(client, user)
     return client.get(url)
 
 
@@ -32,9 +53,9 @@ def get_as(client, user, url="/"):
     [
         (None, ["Home", "Sign in"]),
         ("patient", ["Home"]),
-        ("doctor", []),
-        ("nurse", []),
-        ("admin", ["Admin"]),
+        ("doctor", ["Emergency access"]),
+        ("nurse", ["Emergency access"]),
+        ("admin", [*ADMIN_SECTIONS, "Admin"]),
         ("outsider_patient", ["Home"]),
     ],
 )
@@ -56,9 +77,9 @@ def test_the_menu_shows_only_the_sections_of_the_role_that_exist(client, request
     [
         (None, ["Home", "Sign in"], []),
         ("patient", ["Home", "Appointments", "Messages"], ["Appointments", "Messages"]),
-        ("doctor", ["Today", "Inbox"], ["Today", "Inbox"]),
-        ("nurse", ["Today", "Inbox"], ["Today", "Inbox"]),
-        ("admin", ["Today", "Inbox", "Admin"], ["Today", "Inbox", "Admin"]),
+        ("doctor", ["Today", "Inbox", "Emergency access"], ["Today", "Inbox", "Emergency access"]),
+        ("nurse", ["Today", "Inbox", "Emergency access"], ["Today", "Inbox", "Emergency access"]),
+        ("admin", ["Today", "Inbox", *ADMIN_SECTIONS, "Admin"], ["Today", "Inbox", *ADMIN_SECTIONS, "Admin"]),
     ],
 )
 def test_a_section_appears_once_its_url_name_resolves(client, request, persona, expected_menu, expected_cards):
@@ -68,6 +89,57 @@ def test_a_section_appears_once_its_url_name_resolves(client, request, persona, 
 
     assert menu(response) == expected_menu
     assert cards(response) == expected_cards
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("persona", "expected"),
+    [(None, []), ("patient", ACCOUNT_MENU), ("doctor", ACCOUNT_MENU), ("nurse", ACCOUNT_MENU), ("admin", ACCOUNT_MENU)],
+)
+def test_every_signed_in_user_has_an_account_menu_with_profile_proxies_security_and_sessions(
+    client, request, persona, expected
+):
+    user = request.getfixturevalue(persona) if persona else None
+
+    response = get_as(client, user)
+
+    assert account_menu(response) == expected
+    html = response.content.decode()
+    assert ('aria-label="Account"' in html) == bool(expected)
+    # Navigation, not something to open from the home page.
+    assert not set(cards(response)) & set(ACCOUNT_MENU)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("persona", "url"),
+    [
+        ("patient", "/accounts/profile/"),
+        ("patient", "/accounts/proxies/"),
+        ("patient", "/accounts/security/"),
+        ("patient", "/accounts/sessions/"),
+        ("doctor", "/accounts/security/"),
+        ("admin", "/accounts/staff/users/"),
+        ("admin", "/accounts/staff/invite/"),
+        ("admin", "/accounts/staff/care-teams/"),
+        ("admin", "/accounts/staff/emergency-access/"),
+    ],
+)
+def test_the_menus_link_to_the_account_pages_and_each_opens(client, request, persona, url):
+    page = get_as(client, request.getfixturevalue(persona)).content.decode()
+
+    assert url in {href for href, _ in NAV_LINK.findall(page) + ACCOUNT_LINK.findall(page)}
+    assert client.get(url).status_code == 200
+
+
+@pytest.mark.django_db
+def test_the_account_menu_marks_the_page_the_user_is_on(client, patient):
+    client.force_login(patient)
+
+    html = client.get("/accounts/sessions/").content.decode()
+
+    assert '<a class="account-nav__link" href="/accounts/sessions/" aria-current="page">Active sessions</a>' in html
+    assert '<a class="account-nav__link" href="/accounts/security/">Security</a>' in html
 
 
 @pytest.mark.django_db
@@ -111,12 +183,14 @@ def test_home_greets_a_signed_in_user_by_name_and_role(client, request, persona,
 
 
 @pytest.mark.django_db
-def test_home_tells_a_visitor_what_the_portal_is_and_how_to_sign_in(client):
+def test_home_tells_a_visitor_what_the_portal_is_and_how_to_sign_in_or_register(client):
     response = client.get("/")
 
     html = response.content.decode()
     assert "video consultations" in html
     assert '<a class="button" href="/accounts/login/">Sign in</a>' in html
+    assert '<a class="button button--quiet" href="/accounts/register/">Create a patient account</a>' in html
+    assert "Accounts are created by the clinic" not in html
     assert "Sign out" not in html
     assert '<html lang="en">' in html
     assert '<a class="skip-link" href="#main">' in html
@@ -227,7 +301,9 @@ def test_a_crash_gets_the_friendly_500_without_touching_the_database(
 ):
     production_errors.force_login(patient)
 
-    with django_assert_num_queries(0):
+    # Two reads by the session-timeout middleware (the session and its user) before the view
+    # runs; the error page itself reads and writes nothing.
+    with django_assert_num_queries(2):
         response = production_errors.get("/test/boom/")
 
     assert response.status_code == 500
@@ -314,7 +390,10 @@ def test_the_csp_allows_only_the_sites_own_scripts_and_styles(client):
 )
 def test_no_page_has_inline_script_or_style(production_errors, request, persona, url, page_scripts):
     if persona:
-        production_errors.force_login(request.getfixturevalue(persona))
+        sign_in(production_errors, request.getfixturevalue(persona))
+        if page_scripts:
+            # The warning before the idle timeout, on every full page of a signed-in user.
+            page_scripts = [*page_scripts, "/static/js/session-timeout.js"]
 
     html = production_errors.get(url).content.decode()
 

@@ -86,6 +86,13 @@ class ThrottledApi(_Open):
         return Response({"ok": True})
 
 
+class OpenApi(_Open):
+    """Throttled by the project's default classes only (REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"])."""
+
+    def get(self, request):
+        return Response({"ok": True})
+
+
 class NumbersApi(GenericAPIView):
     permission_classes = [AllowAny]
 
@@ -113,6 +120,7 @@ urlpatterns = [
     path("tests/api/not-found/", NotFoundApi.as_view()),
     path("tests/api/permission-denied/", PermissionDeniedApi.as_view()),
     path("tests/api/throttled/", ThrottledApi.as_view()),
+    path("tests/api/open/", OpenApi.as_view()),
     path("tests/api/numbers/", NumbersApi.as_view()),
     path("tests/logs/", logs_and_answers),
     path("tests/breaks/", breaks),

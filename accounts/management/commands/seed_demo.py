@@ -13,7 +13,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.models import CareRelationship, Role
-from accounts.services import care_relationship_start, user_ensure
+from accounts.services import care_relationship_start, patient_profile_ensure, user_ensure
 
 DEMO_PASSWORD = "demo-password-2026"
 
@@ -83,7 +83,11 @@ class Command(BaseCommand):
                 is_staff=demo.is_staff,
                 is_superuser=demo.is_superuser,
                 reset_password=reset_passwords,
+                # Demo patients are past email verification, so the policy shows them their chart.
+                email_verified=demo.role == Role.PATIENT,
             )
+            if demo.role == Role.PATIENT:
+                patient_profile_ensure(user=user, legal_name=demo.full_name)
             users[demo.email] = user
             created_count += created
 

@@ -30,6 +30,9 @@ def test_the_anonymous_home_page_says_what_the_portal_is_and_offers_sign_in(page
     expect(nav.get_by_role("link")).to_have_text(["Home", "Sign in"])
     expect(nav.get_by_role("link", name="Home")).to_have_attribute("aria-current", "page")
     expect(page.get_by_role("main").get_by_role("link", name="Sign in")).to_have_attribute("href", "/accounts/login/")
+    expect(page.get_by_role("main").get_by_role("link", name="Create a patient account")).to_have_attribute(
+        "href", "/accounts/register/"
+    )
     for landmark in ("banner", "navigation", "main", "contentinfo"):
         expect(page.get_by_role(landmark)).to_have_count(1)
     assert_accessible(page)
@@ -65,8 +68,32 @@ def test_a_patient_signs_in_through_the_form_and_lands_on_a_greeting_with_the_pa
     assert_accessible(page)
 
 
-def test_no_link_in_the_menu_is_dead(page, live_asgi, patient):
-    login(page, live_asgi, patient)
+def test_a_doctor_signs_in_twice_in_a_row_with_a_new_code_each_time(page, live_asgi, doctor):
+    # The second sign-in needs a code of a later 30 s step: each code is accepted once.
+    for _ in range(2):
+        login(page, live_asgi, doctor)
+        expect(page.get_by_role("heading", level=1)).to_have_text("Hello, Dr Dana Doctor")
+        with page.expect_navigation():
+            page.get_by_role("button", name="Sign out").click()
+
+
+@pytest.mark.parametrize("persona", ["patient", "admin"])
+def test_no_link_in_the_account_menu_is_dead(page, live_asgi, request, persona):
+    login(page, live_asgi, request.getfixturevalue(persona))
+    hrefs = (
+        page.get_by_role("navigation", name="Account")
+        .get_by_role("link")
+        .evaluate_all("links => links.map(a => a.href)")
+    )
+
+    assert len(hrefs) == 4
+    for href in hrefs:
+        assert page.request.get(href).status == 200, href
+
+
+@pytest.mark.parametrize("persona", ["patient", "admin"])
+def test_no_link_in_the_menu_is_dead(page, live_asgi, request, persona):
+    login(page, live_asgi, request.getfixturevalue(persona))
     hrefs = (
         page.get_by_role("navigation", name="Main").get_by_role("link").evaluate_all("links => links.map(a => a.href)")
     )
@@ -176,6 +203,11 @@ def test_the_signed_in_home_page_fits_a_360px_phone(make_page, live_asgi, admin)
     page = make_page(viewport=PHONE, is_mobile=True, has_touch=True)
     login(page, live_asgi, admin)
 
+    assert page.url == f"{live_asgi.url}/"
+    expect(page.get_by_role("heading", level=1)).to_have_text("Hello, Ada Admin")
+    # The admin's menu and account menu are the longest there are: they wrap, not scroll.
+    expect(page.get_by_role("navigation", name="Main").get_by_role("link", name="Staff & accounts")).to_be_visible()
+    expect(page.get_by_role("navigation", name="Account").get_by_role("link", name="Active sessions")).to_be_visible()
     assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
     expect(page.get_by_role("button", name="Sign out")).to_be_in_viewport()
     assert_accessible(page)

@@ -1,0 +1,370 @@
+"""The authorization matrix: every route of the project against every persona.
+
+Every URL pattern (walked from the root resolver, admin and API included) and every WebSocket
+route must have an entry here, or `test_every_route_is_in_the_matrix` fails: a new route cannot
+ship without someone deciding who may reach it. Adding a route is one line in MATRIX (or
+WS_MATRIX), usually with one of the helpers: `public()`, `signed_in()`, `admin_only()`,
+`clinicians()`, `expect(default, **per_persona)`.
+
+Expectations are what each persona meets on a GET (or `method="post"`, with no data) with the
+objects of the personas as ids: a status code, LOGIN (sent to a sign-in page), or IN (the admin
+site let them in: no sign-in redirect, no server error). Objects named by ids belong to the
+`patient` persona (or to the `doctor` persona for their emergency access), so "other patient"
+and "doctor without a care relationship" rows are the IDOR guard: they must meet 404.
+Staff personas have OTP-verified sessions; the proxy acts for `patient` with every scope.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.testing import WebsocketCommunicator
+from django.apps import apps
+from django.core.cache import cache
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from accounts.tests.factories import BreakGlassAccessFactory, otp_force_login
+
+PERSONAS = ("anonymous", "patient", "other_patient", "doctor", "doctor_no_care", "nurse", "admin", "proxy")
+FIXTURE_OF = {
+    "patient": "patient",
+    "other_patient": "outsider_patient",
+    "doctor": "doctor",
+    "doctor_no_care": "outsider_doctor",
+    "nurse": "nurse",
+    "admin": "admin",
+    "proxy": "proxy",
+}
+LOGIN = "login"
+IN = "in"
+
+
+def expect(default: Any, **overrides: Any) -> dict[str, Any]:
+    unknown = set(overrides) - set(PERSONAS)
+    if unknown:
+        raise ValueError(f"Unknown personas {unknown}")
+    return {persona: overrides.get(persona, default) for persona in PERSONAS}
+
+
+def public(status: int = 200, **overrides: Any) -> dict[str, Any]:
+    return expect(status, **overrides)
+
+
+def signed_in(status: int = 200, **overrides: Any) -> dict[str, Any]:
+    return expect(status, **{"anonymous": LOGIN, **overrides})
+
+
+def admin_only(status: int = 200, **overrides: Any) -> dict[str, Any]:
+    return expect(404, **{"anonymous": LOGIN, "admin": status, **overrides})
+
+
+def clinicians(status: int = 200, **overrides: Any) -> dict[str, Any]:
+    return expect(404, **{"anonymous": LOGIN, "doctor": status, "doctor_no_care": status, "nurse": status, **overrides})
+
+
+@dataclass(frozen=True)
+class Route:
+    expected: dict[str, Any]
+    kwargs: Callable[[World], dict[str, Any]] | None = None
+    method: str = "get"
+    # Routes whose GET cannot say much without a valid token, etc.: why, for the reader.
+    note: str = ""
+
+
+@dataclass
+class World:
+    users: dict[str, Any]
+    objects: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def patient(self):
+        return self.users["patient"]
+
+
+BAD_TOKEN = {"uidb64": "MQ", "token": "made-up-token"}
+
+MATRIX: dict[str, Route] = {
+    # --- public ---------------------------------------------------------------------------
+    "home": Route(public()),
+    "healthz": Route(public()),
+    "readyz": Route(public()),
+    "api-schema": Route(public()),
+    "api-docs": Route(public()),
+    # --- accounts: signing in and out, registration, password reset -----------------------
+    "accounts:login": Route(public()),
+    "accounts:logout": Route(public(405)),
+    # Signed-in users are sent on to the portal.
+    "accounts:register": Route(expect(302, anonymous=200)),
+    "accounts:register_done": Route(public()),
+    "accounts:verify_resend": Route(public()),
+    # The link's page asks to confirm (a POST verifies), so a GET shows it even for a bad token.
+    "accounts:verify_email": Route(public(), kwargs=lambda w: BAD_TOKEN),
+    "accounts:password_reset": Route(public()),
+    "accounts:password_reset_done": Route(public()),
+    "accounts:password_reset_confirm": Route(public(), kwargs=lambda w: BAD_TOKEN),
+    "accounts:password_reset_complete": Route(public()),
+    "accounts:invite_accept": Route(public(400), kwargs=lambda w: BAD_TOKEN),
+    # --- accounts: MFA, sessions ------------------------------------------------------------
+    # Only during sign-in (a password-checked user waiting for the code); others are sent on.
+    "accounts:mfa_challenge": Route(expect(302, anonymous=LOGIN)),
+    # Staff personas are already enrolled: sent on.
+    "accounts:mfa_setup": Route(signed_in(200, doctor=302, doctor_no_care=302, nurse=302, admin=302)),
+    "accounts:security": Route(signed_in()),
+    "accounts:backup_codes_regenerate": Route(signed_in(405)),
+    "accounts:mfa_disable": Route(signed_in(405)),
+    "accounts:sessions": Route(signed_in()),
+    "accounts:session_end": Route(signed_in(405)),
+    "accounts:sessions_end_all": Route(signed_in(405)),
+    "accounts:session_ping": Route(public(405)),
+    # --- accounts: clinic admin pages --------------------------------------------------------
+    "accounts:staff_users": Route(admin_only()),
+    "accounts:staff_user": Route(admin_only(), kwargs=lambda w: {"user_id": w.patient.pk}),
+    "accounts:staff_deactivate": Route(admin_only(405), kwargs=lambda w: {"user_id": w.patient.pk}),
+    "accounts:staff_mfa_reset": Route(admin_only(405), kwargs=lambda w: {"user_id": w.patient.pk}),
+    "accounts:staff_unlock": Route(admin_only(405)),
+    "accounts:staff_invite": Route(admin_only()),
+    # --- accounts: profile, proxies, care teams, break-glass --------------------------------
+    "accounts:profile": Route(signed_in()),
+    "accounts:proxies": Route(signed_in()),
+    "accounts:proxy_switch": Route(signed_in(405)),
+    "accounts:proxy_revoke": Route(
+        signed_in(404, patient=302, admin=302),
+        kwargs=lambda w: {"grant_id": w.objects["grant"].pk},
+        method="post",
+    ),
+    "accounts:breakglass_open": Route(clinicians()),
+    "accounts:breakglass_detail": Route(
+        clinicians(404, doctor=200), kwargs=lambda w: {"access_id": w.objects["breakglass"].pk}
+    ),
+    "accounts:breakglass_review": Route(admin_only()),
+    "accounts:breakglass_review_mark": Route(
+        admin_only(405), kwargs=lambda w: {"access_id": w.objects["breakglass"].pk}
+    ),
+    "accounts:care_assign": Route(admin_only()),
+    "accounts:care_end": Route(admin_only(405), kwargs=lambda w: {"relationship_id": w.objects["care"].pk}),
+    # --- API ----------------------------------------------------------------------------------
+    "api:ping": Route(expect(200, anonymous=401)),
+    "api:token": Route(public(405)),
+    "api:token_refresh": Route(public(405)),
+    "api:logout": Route(public(405)),
+    "api:register": Route(public(405)),
+    "api:ws_ticket": Route(expect(405, anonymous=401)),
+    "api:me": Route(expect(200, anonymous=401)),
+    # Admins have no patient or provider profile.
+    "api:me_profile": Route(expect(200, anonymous=401, admin=404)),
+}
+
+# Every route of the Django admin: only an OTP-verified clinic admin gets in; everyone else is
+# sent to sign in (AdminSite.admin_view guards each of them alike).
+ADMIN_SITE = expect(LOGIN, admin=IN)
+ADMIN_SITE_EXCEPTIONS: dict[str, dict[str, Any]] = {
+    # The admin's own sign-in door sends everyone to the portal's login (one door, one lockout).
+    "admin:login": expect(LOGIN),
+    # Sign-out is a POST; a GET is sent back to the admin index (and from there to sign in).
+    "admin:logout": expect(302, admin=405),
+}
+
+# WebSocket routes: True if the persona's socket (session cookie, allowed Origin) is accepted.
+WS_MATRIX: dict[str, dict[str, bool]] = {
+    "ws/ping/": expect(True, anonymous=False),
+}
+
+
+# --- machinery ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Found:
+    key: str
+    route: str
+    pattern: URLPattern
+    named: bool
+
+
+def _walk(patterns, prefix: str = "", namespace: str | None = None) -> Iterator[Found]:
+    for entry in patterns:
+        if isinstance(entry, URLResolver):
+            inner = namespace
+            if entry.namespace:
+                inner = f"{namespace}:{entry.namespace}" if namespace else entry.namespace
+            yield from _walk(entry.url_patterns, prefix + str(entry.pattern), inner)
+        else:
+            route = prefix + str(entry.pattern)
+            name = entry.name and (f"{namespace}:{entry.name}" if namespace else entry.name)
+            yield Found(key=name or route, route=route, pattern=entry, named=bool(name))
+
+
+def project_routes() -> list[Found]:
+    return list(_walk(get_resolver().url_patterns))
+
+
+def _is_admin(found: Found) -> bool:
+    return found.route.startswith("admin/")
+
+
+def _ws_routes() -> list[str]:
+    from telemed.routing import websocket_urlpatterns
+
+    return [str(found.route) for found in _walk(websocket_urlpatterns)]
+
+
+HTTP_ROUTES = [found for found in project_routes() if not _is_admin(found)]
+ADMIN_ROUTES = [found for found in project_routes() if _is_admin(found)]
+
+
+def test_every_route_is_in_the_matrix():
+    missing = sorted(found.key for found in HTTP_ROUTES if found.key not in MATRIX)
+    stale = sorted(set(MATRIX) - {found.key for found in HTTP_ROUTES})
+    missing_ws = sorted(set(_ws_routes()) - set(WS_MATRIX))
+    stale_ws = sorted(set(WS_MATRIX) - set(_ws_routes()))
+
+    assert (missing, missing_ws) == ([], []), "Add these routes to the authorization matrix"
+    assert (stale, stale_ws) == ([], []), "These matrix entries name no route any more"
+
+
+def test_every_expectation_names_every_persona():
+    for key, entry in MATRIX.items():
+        assert set(entry.expected) == set(PERSONAS), key
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    # The API's throttles count in the cache; hundreds of requests would trip them.
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def world(request, patient, proxy, doctor, nurse):
+    from accounts.models import CareRelationship, ProxyGrant
+
+    users = {persona: request.getfixturevalue(fixture) for persona, fixture in FIXTURE_OF.items()}
+    objects = {
+        "grant": ProxyGrant.objects.get(proxy=proxy, patient=patient),
+        "care": CareRelationship.objects.get(provider=doctor, patient=patient),
+        "breakglass": BreakGlassAccessFactory(clinician=doctor, patient=patient),
+    }
+    return World(users=users, objects=objects)
+
+
+def _client_for(world: World, persona: str) -> Client:
+    client = Client()
+    if persona == "anonymous":
+        return client
+    user = world.users[persona]
+    if user.is_staff_role:
+        return otp_force_login(client, user)
+    client.force_login(user)
+    return client
+
+
+def _outcome(response) -> Any:
+    location = response.get("Location", "")
+    if response.status_code == 302 and "/login/" in location:
+        return LOGIN
+    return response.status_code
+
+
+def _matches(expected: Any, response) -> bool:
+    outcome = _outcome(response)
+    if expected == IN:
+        return outcome != LOGIN and response.status_code < 500
+    return outcome == expected
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("found", HTTP_ROUTES, ids=[found.key for found in HTTP_ROUTES])
+def test_each_route_answers_each_persona_as_the_matrix_says(world, found):
+    entry = MATRIX.get(found.key)
+    assert entry is not None, f"{found.key} ({found.route}) is not in the authorization matrix"
+    kwargs = entry.kwargs(world) if entry.kwargs else {}
+    path = reverse(found.key, kwargs=kwargs) if found.named else "/" + found.route
+    wrong = {}
+    for persona in PERSONAS:
+        response = getattr(_client_for(world, persona), entry.method)(path)
+        if not _matches(entry.expected[persona], response):
+            wrong[persona] = (_outcome(response), entry.expected[persona])
+    assert wrong == {}, f"{entry.method.upper()} {path}: persona -> (got, expected): {wrong}"
+
+
+def _admin_path(found: Found) -> str:
+    """A concrete path for an admin route: an existing row of its model for object ids."""
+    model = None
+    parts = found.route.split("/")
+    if len(parts) > 3 and "<" not in parts[1] + parts[2]:
+        try:
+            model = apps.get_model(parts[1], parts[2])
+        except LookupError:
+            model = None
+    kwargs = {}
+    for name in found.pattern.pattern.regex.groupindex:
+        if model is not None and name not in ("app_label", "url"):
+            first = model._default_manager.order_by("pk").values_list("pk", flat=True).first()
+            kwargs[name] = str(first if first is not None else 0)
+        else:
+            # The admin's catch-all and content-type shortcut get one representative value.
+            kwargs[name] = {"app_label": "accounts", "url": "missing/"}.get(name, "1")
+    if found.named:
+        return reverse(found.key, kwargs=kwargs)
+    return "/" + re.sub(r"<(?:\w+:)?(\w+)>", lambda match: kwargs[match.group(1)], found.route)
+
+
+@pytest.mark.django_db
+def test_only_an_otp_verified_admin_gets_into_the_django_admin(world):
+    wrong = []
+    checked = 0
+    clients = {persona: _client_for(world, persona) for persona in PERSONAS}
+    for found in ADMIN_ROUTES:
+        path = _admin_path(found)
+        checked += 1
+        expected = ADMIN_SITE_EXCEPTIONS.get(found.key, ADMIN_SITE)
+        for persona in PERSONAS:
+            response = clients[persona].get(path)
+            if not _matches(expected[persona], response):
+                wrong.append((path, persona, _outcome(response)))
+    assert checked == len(ADMIN_ROUTES) > 0
+    assert wrong == [], wrong[:20]
+
+
+def test_a_staff_session_without_otp_is_sent_to_mfa_before_the_admin(client, admin):
+    client.force_login(admin)
+
+    response = client.get(reverse("admin:index"))
+
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/mfa/")
+
+
+# --- WebSockets -----------------------------------------------------------------------------
+
+
+async def _ws_accepted(path: str, cookie: str | None) -> bool:
+    from telemed.asgi import application
+
+    headers = [(b"origin", b"http://127.0.0.1")]
+    if cookie:
+        headers.append((b"cookie", f"sessionid={cookie}".encode()))
+    communicator = WebsocketCommunicator(application, path, headers=headers)
+    connected, _ = await communicator.connect()
+    await communicator.disconnect()
+    return connected
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("route", sorted(WS_MATRIX))
+def test_each_websocket_route_accepts_only_the_matrix_personas(world, route):
+    wrong = {}
+    for persona in PERSONAS:
+        client = _client_for(world, persona)
+        cookie = client.cookies["sessionid"].value if "sessionid" in client.cookies else None
+        accepted = async_to_sync(_ws_accepted)("/" + route, cookie)
+        if accepted != WS_MATRIX[route][persona]:
+            wrong[persona] = accepted
+    assert wrong == {}
