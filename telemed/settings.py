@@ -145,7 +145,8 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": VAR_DIR / "db.sqlite3",
+            # DATABASE_SQLITE_PATH: another file, e.g. a test's database shared with a worker process.
+            "NAME": Path(env_str("DATABASE_SQLITE_PATH", str(VAR_DIR / "db.sqlite3"))),
             "OPTIONS": {
                 # WAL lets readers work while one writer commits; IMMEDIATE takes the write
                 # lock at BEGIN so two transactions never deadlock upgrading a read lock.
@@ -211,6 +212,16 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "telemed.tasks.heartbeat",
         "schedule": float(env_int("CELERY_HEARTBEAT_SECONDS", 30, minimum=1)),
     },
+    # The notification outbox: claims due rows and enqueues their delivery (messaging.tasks).
+    "messaging-notifications-sweep": {
+        "task": "messaging.tasks.notifications_sweep",
+        "schedule": float(env_int("NOTIFICATIONS_SWEEP_SECONDS", 15, minimum=1)),
+    },
+    # Waitlist offers past their hold: expire them and pass the slot on (appointments.tasks).
+    "appointments-waitlist-offers-expire": {
+        "task": "appointments.tasks.waitlist_offers_expire",
+        "schedule": float(env_int("WAITLIST_SWEEP_SECONDS", 30, minimum=1)),
+    },
 }
 
 # --- Storage ------------------------------------------------------------------------------
@@ -267,6 +278,11 @@ if EMAIL_BACKEND.endswith("filebased.EmailBackend"):
     EMAIL_FILE_PATH = str(BASE_DIR / (_email.get("EMAIL_FILE_PATH") or "var/mail"))
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Telemed <no-reply@telemed.invalid>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# --- SMS (messaging.sms) ------------------------------------------------------------------------
+# A dotted path to an SmsGateway; the default appends one JSON line per SMS to SMS_OUTBOX_PATH.
+SMS_BACKEND = env_str("SMS_BACKEND", "messaging.sms.FileSmsGateway")
+SMS_OUTBOX_PATH = VAR_DIR / "sms" / "outbox.jsonl"
 
 # --- Auth -------------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

@@ -1,0 +1,42 @@
+import datetime as dt
+import zoneinfo
+
+import pytest
+import time_machine
+
+from accounts.tests.factories import otp_verified_user
+from appointments.tests.factories import AppointmentTypeFactory, working_week
+
+PARIS = zoneinfo.ZoneInfo("Europe/Paris")
+# A Monday morning, 08:00 in Paris: the week ahead is bookable from 09:00.
+MONDAY_8AM = dt.datetime(2026, 11, 23, 8, 0, tzinfo=PARIS)
+
+
+@pytest.fixture
+def frozen_monday():
+    """Time stands at Monday 23 November 2026, 08:00 Paris (ticking)."""
+    with time_machine.travel(MONDAY_8AM, tick=True) as traveller:
+        yield traveller
+
+
+@pytest.fixture
+def video_type(db):
+    """20 minutes plus a 10-minute buffer after: slots every 30 minutes."""
+    return AppointmentTypeFactory(name="Video consultation")
+
+
+@pytest.fixture
+def schedule(doctor, video_type):
+    """`doctor` works 09:00-12:00 Paris time every day."""
+    working_week(doctor)
+    return doctor
+
+
+@pytest.fixture
+def verified():
+    """`verified(user)`: `user` as django-otp presents an OTP-verified login."""
+    return otp_verified_user
+
+
+def paris(day: int, hour: int, minute: int = 0) -> dt.datetime:
+    return dt.datetime(2026, 11, day, hour, minute, tzinfo=PARIS)
