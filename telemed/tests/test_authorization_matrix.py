@@ -30,6 +30,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from accounts.tests.factories import BreakGlassAccessFactory, otp_force_login
+from appointments.tests.factories import AppointmentFactory, WaitlistEntryFactory, WaitlistOfferFactory
 
 PERSONAS = ("anonymous", "patient", "other_patient", "doctor", "doctor_no_care", "nurse", "admin", "proxy")
 FIXTURE_OF = {
@@ -148,6 +149,15 @@ MATRIX: dict[str, Route] = {
     ),
     "accounts:care_assign": Route(admin_only()),
     "accounts:care_end": Route(admin_only(405), kwargs=lambda w: {"relationship_id": w.objects["care"].pk}),
+    # --- appointments -------------------------------------------------------------------------
+    # Staff run the front desk: any OTP-verified staff member sees the schedule entry (the
+    # reason only with chart access); the patient and their proxy see theirs.
+    "appointments:detail": Route(
+        signed_in(200, other_patient=404), kwargs=lambda w: {"appointment_id": w.objects["appointment"].pk}
+    ),
+    "appointments:waitlist_offer": Route(
+        expect(404, anonymous=LOGIN, patient=200, proxy=200), kwargs=lambda w: {"offer_id": w.objects["offer"].pk}
+    ),
     # --- API ----------------------------------------------------------------------------------
     "api:ping": Route(expect(200, anonymous=401)),
     "api:token": Route(public(405)),
@@ -250,6 +260,8 @@ def world(request, patient, proxy, doctor, nurse):
         "grant": ProxyGrant.objects.get(proxy=proxy, patient=patient),
         "care": CareRelationship.objects.get(provider=doctor, patient=patient),
         "breakglass": BreakGlassAccessFactory(clinician=doctor, patient=patient),
+        "appointment": AppointmentFactory(patient=patient, provider=doctor),
+        "offer": WaitlistOfferFactory(entry=WaitlistEntryFactory(patient=patient, provider=doctor)),
     }
     return World(users=users, objects=objects)
 
