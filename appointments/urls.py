@@ -1,6 +1,6 @@
 from django.urls import path
 
-from appointments import views
+from appointments.views import appointments as views
 
 app_name = "appointments"
 urlpatterns = [
