@@ -128,15 +128,36 @@ TEMPLATES = [
 
 # --- Database -------------------------------------------------------------------------
 _pg = env_database_url("DATABASE_URL")
+_pg_pool = env_bool("DATABASE_POOL", True)
 if _pg:
     DATABASES = {
         "default": {
             **_pg,
-            # Persistent, health-checked connections: no new connection per request.
-            "CONN_MAX_AGE": env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0),
-            "CONN_HEALTH_CHECKS": True,
+            # A connection pool per process (psycopg_pool), not persistent connections: under
+            # ASGI every concurrent request runs its sync code in a thread of its own, and a
+            # persistent connection per thread piled up to "too many clients" under load
+            # (measured by bench/bench_api_slots.py). The pool bounds a process's connections
+            # and hands a checked one to each request. DATABASE_POOL=0 goes back to
+            # per-thread connections kept DATABASE_CONN_MAX_AGE seconds.
+            "CONN_MAX_AGE": 0 if _pg_pool else env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0),
+            "CONN_HEALTH_CHECKS": not _pg_pool,
             # A dead database must fail a request (and /readyz) quickly, not hang a worker.
-            "OPTIONS": {"connect_timeout": env_int("DATABASE_CONNECT_TIMEOUT", 5, minimum=1), **_pg.get("OPTIONS", {})},
+            "OPTIONS": {
+                "connect_timeout": env_int("DATABASE_CONNECT_TIMEOUT", 5, minimum=1),
+                **(
+                    {
+                        "pool": {
+                            "min_size": env_int("DATABASE_POOL_MIN_SIZE", 1, minimum=0),
+                            "max_size": env_int("DATABASE_POOL_MAX_SIZE", 8, minimum=1),
+                            # Seconds a request waits for a free connection before failing.
+                            "timeout": env_int("DATABASE_POOL_TIMEOUT", 10, minimum=1),
+                        }
+                    }
+                    if _pg_pool
+                    else {}
+                ),
+                **_pg.get("OPTIONS", {}),
+            },
             "ATOMIC_REQUESTS": False,
             "TEST": {"NAME": env_str("DATABASE_TEST_NAME", f"test_{_pg['NAME']}")},
         }
@@ -278,6 +299,14 @@ if EMAIL_BACKEND.endswith("filebased.EmailBackend"):
     EMAIL_FILE_PATH = str(BASE_DIR / (_email.get("EMAIL_FILE_PATH") or "var/mail"))
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Telemed <no-reply@telemed.invalid>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# A provider that hangs must not hold a delivery (and its row lock) for ever.
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
+
+# --- Notification outbox (messaging) ----------------------------------------------------------
+# How long a claimed notification waits for its worker before the sweeper claims it again:
+# the delay after a worker crash or a flushed broker. Keep it above the slowest provider call.
+NOTIFICATIONS_CLAIM_LEASE_SECONDS = env_int("NOTIFICATIONS_CLAIM_LEASE_SECONDS", 300, minimum=1)
 
 # --- SMS (messaging.sms) ------------------------------------------------------------------------
 # A dotted path to an SmsGateway; the default appends one JSON line per SMS to SMS_OUTBOX_PATH.
