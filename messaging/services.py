@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterable
 from typing import NamedTuple
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -30,12 +31,19 @@ CHANNEL_EMAIL: str = Channel.EMAIL
 CHANNEL_SMS: str = Channel.SMS
 CHANNEL_IN_APP: str = Channel.IN_APP
 
-# A claimed row whose worker has not delivered it within this time is claimed again: the
-# worker died mid-task, or the broker lost the task (a flushed Redis).
-CLAIM_LEASE = dt.timedelta(minutes=5)
+# A claimed row whose worker has not delivered it within the lease (settings.
+# NOTIFICATIONS_CLAIM_LEASE_SECONDS, default 5 minutes) is claimed again: the worker died
+# mid-task, or the broker lost the task (a flushed Redis). A longer lease only delays recovery,
+# a shorter one only enqueues spare tasks (a row in delivery is locked, and a stale claim token
+# delivers nothing), never a second delivery.
 # Provider errors are retried by the sweeper after a growing pause, then given up.
 MAX_ATTEMPTS = 5
 RETRY_BACKOFF = dt.timedelta(minutes=1)
+
+
+def claim_lease() -> dt.timedelta:
+    """settings.NOTIFICATIONS_CLAIM_LEASE_SECONDS (environment, default 300)."""
+    return dt.timedelta(seconds=settings.NOTIFICATIONS_CLAIM_LEASE_SECONDS)
 
 
 class Claim(NamedTuple):
@@ -115,14 +123,14 @@ def notifications_cancel_for(prefix: str, *, exact: bool = False) -> int:
 def notifications_claim_due(*, now: dt.datetime | None = None, limit: int = 100) -> list[Claim]:
     """Claim up to `limit` due notifications for delivery and return (id, claim_token) pairs.
 
-    Due: pending with due_at <= now, or claimed longer than CLAIM_LEASE ago (its worker died or
-    its task was lost). Every call gives its rows a fresh token, so a task from an older claim
+    Due: pending with due_at <= now, or claimed longer than the lease (claim_lease()) ago: its
+    worker died or its task was lost. Every call gives its rows a fresh token, so a task from an older claim
     delivers nothing. The caller enqueues one delivery task per claim after this returns
     (committed).
     """
     now = now or timezone.now()
     due = Q(status=NotificationStatus.PENDING, due_at__lte=now) | Q(
-        status=NotificationStatus.CLAIMED, claimed_at__lt=now - CLAIM_LEASE
+        status=NotificationStatus.CLAIMED, claimed_at__lt=now - claim_lease()
     )
     # PostgreSQL: SKIP LOCKED lets concurrent sweepers each take different rows instead of
     # claiming the same row twice or queueing behind each other. SQLite has no row locks and

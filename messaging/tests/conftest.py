@@ -6,6 +6,7 @@ from icalendar import Calendar, Event
 
 from messaging.models import Channel
 from messaging.services import notification_schedule
+from messaging.tests.processes import outside  # noqa: F401 (a fixture: real workers as subprocesses)
 from telemed.celery import app as celery_app
 
 
