@@ -51,7 +51,8 @@ def zone_or_default(name: str | None) -> zoneinfo.ZoneInfo:
     if name:
         try:
             return zoneinfo.ZoneInfo(name)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        # A directory name ("Europe") raises IsADirectoryError, an OSError.
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
             pass
     return zoneinfo.ZoneInfo(settings.TIME_ZONE)
 
@@ -257,7 +258,9 @@ def slots_between(
     ids = list(dict.fromkeys(int(pk) for pk in provider_ids))
     if not ids or earliest >= latest:
         return []
-    step = appointment_type.duration + appointment_type.buffer_before + appointment_type.buffer_after
+    # Locals: the loop below runs once per grid step of every window in the range.
+    duration, before, after = appointment_type.duration, appointment_type.buffer_before, appointment_type.buffer_after
+    step = duration + before + after
     # Load a day either side so windows crossing midnight (in any zone) are seen whole.
     load_from, load_until = earliest - dt.timedelta(days=1), latest + dt.timedelta(days=1)
     data = _schedule_data(
@@ -282,15 +285,16 @@ def slots_between(
             load_from.astimezone(zone).date(),
             load_until.astimezone(zone).date(),
         )
+        type_id = appointment_type.pk
         for window_start, window_end in windows:
+            if window_end <= earliest or window_start >= latest + duration:
+                continue  # the day either side that was loaded only to see windows whole
             # The grid starts where the first appointment (after its leading buffer) fits.
-            slot_start = window_start + appointment_type.buffer_before
-            while slot_start + appointment_type.duration <= window_end:
-                slot_end = slot_start + appointment_type.duration
-                if earliest <= slot_start < latest and not _overlaps(
-                    blocked, slot_start - appointment_type.buffer_before, slot_end + appointment_type.buffer_after
-                ):
-                    slots.append(Slot(slot_start, provider_id, appointment_type.pk, slot_end))
+            slot_start = window_start + before
+            while slot_start + duration <= window_end:
+                slot_end = slot_start + duration
+                if earliest <= slot_start < latest and not _overlaps(blocked, slot_start - before, slot_end + after):
+                    slots.append(Slot(slot_start, provider_id, type_id, slot_end))
                 slot_start += step
     slots.sort()
     return slots
@@ -516,6 +520,25 @@ def _may_manage_for(user: User | AnonymousUser | None, patient: User) -> bool:
     return decision.allowed and decision.via in (VIA_SELF, VIA_PROXY)
 
 
+def patient_get_for_staff_booking(user: User | AnonymousUser | None, patient_id: object) -> User:
+    """An active patient named by an outside id, for verified staff booking at the front desk
+    (who may book for any patient: scheduling is not chart access); Http404 otherwise, audited
+    as denied."""
+    pk = _as_pk(patient_id)
+    patient = User.objects.filter(pk=pk, role=Role.PATIENT, is_active=True).first() if pk else None
+    if patient is None or not is_staff_verified(user):
+        audit_record_denied(
+            actor=user,
+            action="appointments.appointment.book",
+            target_type="accounts.user",
+            target_id=str(patient_id)[:64],
+            patient=patient,
+            reason="no such patient" if patient is None else "not verified staff",
+        )
+        raise Http404("No such patient.")
+    return patient
+
+
 def may_book_for(user: User | AnonymousUser | None, patient: User) -> bool:
     """Whether `user` may book, move or cancel `patient`'s appointments: the patient, a proxy
     with `appointments.manage`, or verified staff (the front desk)."""
@@ -527,6 +550,11 @@ def may_book_for(user: User | AnonymousUser | None, patient: User) -> bool:
 
 def calendar_feed_for_token(token_hash: str) -> CalendarFeed | None:
     return CalendarFeed.objects.select_related("user").filter(token_hash=token_hash, user__is_active=True).first()
+
+
+def calendar_feed_for_user(user: User) -> CalendarFeed | None:
+    """The user's own feed (when it was made and last read), or None when it is off."""
+    return CalendarFeed.objects.filter(user=user).first()
 
 
 def calendar_feed_appointments(user: User) -> QuerySet[Appointment]:

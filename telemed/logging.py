@@ -21,6 +21,8 @@ _SECRET_PATTERNS = [
     ),
     re.compile(r"(?i)\bBearer\s+[A-Za-z0-9._~+/=-]+"),
     re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"),  # a JWT anywhere
+    # The personal iCal feed's secret sits in its path (calendar apps send no credentials).
+    re.compile(r"(?<=/calendar/feed/)[A-Za-z0-9_-]+(?=\.ics)"),
 ]
 # A query string is user input (search terms, a ticket, a symptom typed into a filter):
 # django.request, daphne and runserver all log the full path, so drop whatever follows `?`.

@@ -202,6 +202,10 @@ def _appointment_book(
             updated_at=now,
         )
     )
+    if offer is not None:
+        # In the booking's own transaction: an accepted offer always names what it became.
+        WaitlistOffer.objects.filter(pk=offer.pk).update(appointment=appointment)
+        offer.appointment = appointment
     care_relationship_start(patient=patient, provider=provider, kind=CareRelationship.Kind.APPOINTMENT)
     audit_record(
         actor=actor,

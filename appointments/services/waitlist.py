@@ -7,8 +7,12 @@ joined, it looks for a free slot of the entry's type inside the freed time and, 
 one, holds it for them (a `WaitlistOffer`, pending until the clinic's hold time) and puts the
 offer notice in the outbox. Accepting books it; declining, leaving or letting it expire
 passes the slot to the next entry (never back to someone who already had it). Expiry is a
-row with a due time: the beat task `appointments.tasks.waitlist_offers_expire` claims due
-offers with SKIP LOCKED.
+row with a due time: the beat task `appointments.tasks.waitlist_offers_expire` picks due
+offers and expires each in a transaction of its own, under the provider's calendar lock.
+
+Lock order, in every transaction here and in booking: the provider's calendar lock first,
+then rows (appointment, offer, entries), then the audit chain (audit_record). A transaction
+never waits for a second provider's lock.
 """
 
 from __future__ import annotations
@@ -97,6 +101,10 @@ def _waitlist_join(
     earliest_date: dt.date,
     latest_date: dt.date,
 ) -> WaitlistEntry:
+    # The provider's lock before the entry's row lock, as every writer of the waitlist does:
+    # a cancel passing a freed slot on (lock, audit chain, then the provider's entries) would
+    # otherwise deadlock with a re-join holding an entry and waiting for the audit chain.
+    provider_calendar_lock(provider.pk)
     now = timezone.now()
     open_entries = WaitlistEntry.objects.select_for_update().filter(
         patient=patient, provider=provider, appointment_type=appointment_type, status__in=[Entry.WAITING, Entry.OFFERED]
@@ -199,7 +207,9 @@ def waitlist_offer_freed(*, provider_id: int, start: dt.datetime, end: dt.dateti
                 ends_at=slot.ends_at,
                 blocked_from=slot.starts_at - kind.buffer_before,
                 blocked_until=slot.ends_at + kind.buffer_after,
-                expires_at=min(now + hold, slot.starts_at),
+                # Never held past the last moment the time can still be booked (its minimum
+                # notice): accepting must not meet "this time is not offered".
+                expires_at=min(now + hold, slot.starts_at - dt.timedelta(minutes=kind.minimum_notice_minutes)),
                 created_at=now,
             )
             entry.status = Entry.OFFERED
@@ -250,16 +260,18 @@ def offer_take_for_booking(*, offer: WaitlistOffer) -> None:
     """Inside a booking transaction (provider lock held): mark the offer accepted if it is
     still pending and unexpired, else refuse."""
     locked = WaitlistOffer.objects.select_for_update().select_related("entry").get(pk=offer.pk)
-    if locked.status != Offer.PENDING:
-        raise ApplicationError(
-            "This offer is no longer open.", AppointmentsErrorCode.OFFER_NOT_PENDING, status_code=409
-        )
     now = timezone.now()
-    if locked.expires_at <= now:
+    # Expired is expired whether or not the sweeper has marked it yet: the patient hears the
+    # same answer (offer_expired) either way.
+    if locked.status == Offer.EXPIRED or (locked.status == Offer.PENDING and locked.expires_at <= now):
         raise ApplicationError(
             "This offer has expired and was passed on to the next patient.",
             AppointmentsErrorCode.OFFER_EXPIRED,
             status_code=409,
+        )
+    if locked.status != Offer.PENDING:
+        raise ApplicationError(
+            "This offer is no longer open.", AppointmentsErrorCode.OFFER_NOT_PENDING, status_code=409
         )
     locked.status = Offer.ACCEPTED
     locked.responded_at = now
@@ -287,8 +299,6 @@ def waitlist_offer_accept(*, actor: User, offer: WaitlistOffer, reason: str = ""
         reason=reason,
         offer=offer,
     )
-    WaitlistOffer.objects.filter(pk=offer.pk).update(appointment=appointment)
-    offer.appointment = appointment
     return appointment
 
 
@@ -315,23 +325,52 @@ def _waitlist_offer_decline(*, offer: WaitlistOffer) -> WaitlistOffer:
 EXPIRY_BATCH = 50
 
 
-@transaction.atomic(durable=True)
 def waitlist_offers_expire(*, now: dt.datetime | None = None) -> int:
     """Expire pending offers past their hold and pass each slot on; close waiting entries whose
-    dates have passed. Safe to run concurrently and twice: due offers are claimed with
-    SELECT ... FOR UPDATE SKIP LOCKED (PostgreSQL; SQLite's write lock serializes), and an
-    offer no longer pending is not touched again. Returns how many offers expired."""
+    dates have passed. Returns how many offers expired.
+
+    Safe to run concurrently and twice: each due offer is expired in a transaction of its own
+    that takes the provider's calendar lock, then re-reads the offer under its row lock and
+    leaves it alone unless it is still pending and due. One offer per transaction on purpose:
+    a batch holding one provider's lock and the audit chain while waiting for the next
+    provider's lock deadlocks with a booking that holds that lock and waits for the audit
+    chain (found by appointments/tests/test_race.py on PostgreSQL).
+    """
     now = now or timezone.now()
     due = list(
-        WaitlistOffer.objects.select_for_update(skip_locked=True)
-        .filter(status=Offer.PENDING, expires_at__lte=now)
-        .order_by("expires_at", "pk")[:EXPIRY_BATCH]
+        WaitlistOffer.objects.filter(status=Offer.PENDING, expires_at__lte=now)
+        .order_by("expires_at", "pk")
+        .values_list("pk", "provider_id")[:EXPIRY_BATCH]
     )
-    for offer in due:
-        provider_calendar_lock(offer.provider_id)
-        offer = WaitlistOffer.objects.select_related("entry__patient").get(pk=offer.pk)
-        _offer_end(offer, Offer.EXPIRED)
-    WaitlistEntry.objects.filter(status=Entry.WAITING, latest_date__lt=(now - dt.timedelta(days=1)).date()).update(
+    expired = sum(_offer_expire(offer_id=pk, provider_id=provider_id, now=now) for pk, provider_id in due)
+    _entries_close(now=now)
+    return expired
+
+
+@transaction.atomic(durable=True)
+def _offer_expire(*, offer_id: int, provider_id: int, now: dt.datetime) -> bool:
+    # Lock order as in a booking that accepts an offer: the provider, then the offer's row.
+    provider_calendar_lock(provider_id)
+    offer = (
+        WaitlistOffer.objects.select_for_update()
+        .select_related("entry__patient")
+        .filter(pk=offer_id, status=Offer.PENDING, expires_at__lte=now)
+        .first()
+    )
+    if offer is None:
+        # Accepted, declined or expired by a concurrent sweeper in the meantime.
+        return False
+    _offer_end(offer, Offer.EXPIRED)
+    return True
+
+
+@transaction.atomic(durable=True)
+def _entries_close(*, now: dt.datetime) -> None:
+    # SKIP LOCKED: an entry a booking or cancel is working on right now is closed by the next
+    # sweep instead of making this multi-row update wait (and risk a lock-order deadlock).
+    stale = WaitlistEntry.objects.select_for_update(skip_locked=True).filter(
+        status=Entry.WAITING, latest_date__lt=(now - dt.timedelta(days=1)).date()
+    )
+    WaitlistEntry.objects.filter(pk__in=list(stale.values_list("pk", flat=True))).update(
         status=Entry.CLOSED, updated_at=now
     )
-    return len(due)

@@ -8,4 +8,5 @@ app_name = "api"
 urlpatterns = [
     path("ping/", views.PingApi.as_view(), name="ping"),
     path("", include("accounts.api.urls")),
+    path("", include("appointments.api.urls")),
 ]

@@ -43,7 +43,15 @@ SECTIONS: list[Section] = [
     Section(
         "Prescriptions", "prescriptions:list", frozenset({Role.PATIENT}), "Your prescriptions and refill requests."
     ),
-    Section("Today", "appointments:today", PROVIDERS_AND_ADMIN, "Today's schedule and who is waiting."),
+    Section(
+        "My schedule", "appointments:day", frozenset({Role.DOCTOR}), "Your day and week: check in, start, complete."
+    ),
+    Section(
+        "Front desk",
+        "appointments:front_desk",
+        frozenset({Role.NURSE, Role.ADMIN}),
+        "Today's appointments across providers: check-ins and no-shows.",
+    ),
     Section("Patients", "records:patient_list", PROVIDERS_AND_ADMIN, "The patients in your care."),
     Section("Inbox", "messaging:inbox", PROVIDERS_AND_ADMIN, "Messages from patients and colleagues."),
     Section(

@@ -1,5 +1,5 @@
 """A URLconf for telemed/tests/test_pages.py: the real one, plus pages that fail on purpose and
-stand-ins for sections later issues add (so the menu can be seen growing by URL name)."""
+stand-ins for sections later issues add (messaging) (so the menu can be seen growing by URL name)."""
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, SuspiciousOperation
@@ -33,12 +33,10 @@ def with_messages(request: HttpRequest) -> HttpResponse:
     return render(request, "home.html")
 
 
-appointments = ([path("", stand_in, name="list"), path("today/", stand_in, name="today")], "appointments")
 messaging = ([path("", stand_in, name="inbox")], "messaging")
 
 urlpatterns = [
     *portal_urlpatterns,
-    path("appointments/", include(appointments)),
     path("messages/", include(messaging)),
     path("test/boom/", boom),
     path("test/forbidden/", forbidden),

@@ -155,9 +155,55 @@ MATRIX: dict[str, Route] = {
     "appointments:detail": Route(
         signed_in(200, other_patient=404), kwargs=lambda w: {"appointment_id": w.objects["appointment"].pk}
     ),
+    # The .ics download: whoever may see the appointment (no health details in it).
+    "appointments:ics": Route(
+        signed_in(200, other_patient=404), kwargs=lambda w: {"appointment_id": w.objects["appointment"].pk}
+    ),
+    "appointments:calendar": Route(signed_in()),
+    # Public (calendar apps send no cookie): the token is the credential; a made-up one is 404.
+    "appointments:feed": Route(public(404), kwargs=lambda w: {"token": "made-up-token"}),
     "appointments:waitlist_offer": Route(
         expect(404, anonymous=LOGIN, patient=200, proxy=200), kwargs=lambda w: {"offer_id": w.objects["offer"].pk}
     ),
+    # Pages of the patient's side: the patient and the proxy acting for them (a proxy who has
+    # not switched sees their own, empty list); staff are sent to their own pages or meet 404;
+    # an unverified patient (other_patient) sees no health data.
+    "appointments:list": Route(expect(302, anonymous=LOGIN, patient=200, proxy=200, other_patient=404)),
+    "appointments:book": Route(expect(404, anonymous=LOGIN, patient=200, proxy=200)),
+    "appointments:book_type": Route(
+        expect(404, anonymous=LOGIN, patient=200, proxy=200), kwargs=lambda w: _bookable(w)
+    ),
+    "appointments:book_slot": Route(
+        expect(404, anonymous=LOGIN, patient=200, proxy=200),
+        kwargs=lambda w: {**_bookable(w), "type_id": w.objects["appointment"].appointment_type_id},
+    ),
+    # Without a chosen time the reason step sends back to the times.
+    "appointments:book_details": Route(
+        expect(404, anonymous=LOGIN, patient=302, proxy=302),
+        kwargs=lambda w: {**_bookable(w), "type_id": w.objects["appointment"].appointment_type_id},
+    ),
+    "appointments:waitlist_join": Route(expect(404, anonymous=LOGIN, patient=200, proxy=200)),
+    "appointments:waitlist_leave": Route(
+        expect(404, anonymous=LOGIN, patient=302, proxy=302),
+        kwargs=lambda w: {"entry_id": w.objects["offer"].entry_id},
+        method="post",
+    ),
+    # Cancel and reschedule: the patient's side and the front desk (staff cancel anytime).
+    "appointments:cancel": Route(
+        signed_in(200, other_patient=404), kwargs=lambda w: {"appointment_id": w.objects["appointment"].pk}
+    ),
+    "appointments:reschedule": Route(
+        signed_in(200, other_patient=404), kwargs=lambda w: {"appointment_id": w.objects["appointment"].pk}
+    ),
+    # Staff only; an empty POST is refused by the service and sent back with a message.
+    "appointments:transition": Route(
+        expect(404, anonymous=LOGIN, doctor=302, doctor_no_care=302, nurse=302, admin=302),
+        kwargs=lambda w: {"appointment_id": w.objects["appointment"].pk},
+        method="post",
+    ),
+    "appointments:day": Route(clinicians(admin=200)),
+    "appointments:week": Route(clinicians(admin=200)),
+    "appointments:front_desk": Route(clinicians(admin=200)),
     # --- API ----------------------------------------------------------------------------------
     "api:ping": Route(expect(200, anonymous=401)),
     "api:token": Route(public(405)),
@@ -168,6 +214,53 @@ MATRIX: dict[str, Route] = {
     "api:me": Route(expect(200, anonymous=401)),
     # Admins have no patient or provider profile.
     "api:me_profile": Route(expect(200, anonymous=401, admin=404)),
+    # --- API: appointments (sessions here; the JWT flows are in appointments/tests/api/) -----
+    # No query: a slot search without provider and type is invalid.
+    "api:slots": Route(expect(400, anonymous=401)),
+    "api:providers": Route(expect(200, anonymous=401)),
+    "api:appointment_types": Route(expect(200, anonymous=401)),
+    # Patients and proxies list their own, staff the front desk's. The other patient's email is
+    # unverified: no health data (accounts.policy).
+    "api:appointments": Route(expect(200, anonymous=401, other_patient=404)),
+    "api:appointment_detail": Route(
+        expect(200, anonymous=401, other_patient=404), kwargs=lambda w: {"appointment_id": w.objects["appointment"].pk}
+    ),
+    # POST with no body would really cancel it (the reason is optional): GET is not allowed.
+    "api:appointment_cancel": Route(
+        expect(405, anonymous=401), kwargs=lambda w: {"appointment_id": w.objects["appointment"].pk}
+    ),
+    # The object is checked before the body (the matrix posts an empty form: 415, JSON only).
+    "api:appointment_reschedule": Route(
+        expect(415, anonymous=401, other_patient=404),
+        kwargs=lambda w: {"appointment_id": w.objects["appointment"].pk},
+        method="post",
+    ),
+    "api:appointment_status": Route(
+        expect(415, anonymous=401, other_patient=404),
+        kwargs=lambda w: {"appointment_id": w.objects["appointment"].pk},
+        method="post",
+    ),
+    "api:appointment_ics": Route(
+        expect(200, anonymous=401, other_patient=404), kwargs=lambda w: {"appointment_id": w.objects["appointment"].pk}
+    ),
+    # The waitlist is the patient side's; staff are refused the list (403) and meet 404s on objects.
+    "api:waitlist": Route(expect(403, anonymous=401, patient=200, proxy=200, other_patient=404)),
+    "api:waitlist_entry": Route(
+        expect(404, anonymous=401, patient=200, proxy=200), kwargs=lambda w: {"entry_id": w.objects["offer"].entry.pk}
+    ),
+    "api:waitlist_offer": Route(
+        expect(404, anonymous=401, patient=200, proxy=200), kwargs=lambda w: {"offer_id": w.objects["offer"].pk}
+    ),
+    # POST would book (or refuse a time the world's doctor does not offer): GET is not allowed.
+    "api:waitlist_offer_accept": Route(
+        expect(405, anonymous=401), kwargs=lambda w: {"offer_id": w.objects["offer"].pk}
+    ),
+    # The patient declines first (personas go in order); the proxy then finds it no longer open.
+    "api:waitlist_offer_decline": Route(
+        expect(404, anonymous=401, patient=200, proxy=409),
+        kwargs=lambda w: {"offer_id": w.objects["offer"].pk},
+        method="post",
+    ),
 }
 
 # Every route of the Django admin: only an OTP-verified clinic admin gets in; everyone else is
@@ -264,6 +357,14 @@ def world(request, patient, proxy, doctor, nurse):
         "offer": WaitlistOfferFactory(entry=WaitlistEntryFactory(patient=patient, provider=doctor)),
     }
     return World(users=users, objects=objects)
+
+
+def _bookable(world: World) -> dict[str, Any]:
+    """The `doctor` persona as a bookable provider (a profile accepting patients)."""
+    from accounts.models import ProviderProfile
+
+    ProviderProfile.objects.get_or_create(user=world.users["doctor"])
+    return {"provider_id": world.users["doctor"].pk}
 
 
 def _client_for(world: World, persona: str) -> Client:

@@ -146,3 +146,12 @@ def test_with_debug_the_plain_console_format_redacts_too(settings):
     assert "GET /x?[redacted]" in output
     assert JWT_CANARY not in output
     assert DIAGNOSIS_CANARY not in output
+
+
+def test_the_secret_of_a_calendar_feed_url_never_reaches_a_log():
+    from telemed.logging import redact
+
+    line = redact('"GET /appointments/calendar/feed/Zx9-feed_SECRET123.ics HTTP/1.1" 404')
+
+    assert "Zx9-feed_SECRET123" not in line
+    assert "/appointments/calendar/feed/[redacted].ics" in line

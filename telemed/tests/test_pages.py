@@ -52,11 +52,11 @@ def get_as(client, user, url="/"):
     ("persona", "expected_menu"),
     [
         (None, ["Home", "Sign in"]),
-        ("patient", ["Home"]),
-        ("doctor", ["Emergency access"]),
-        ("nurse", ["Emergency access"]),
-        ("admin", [*ADMIN_SECTIONS, "Admin"]),
-        ("outsider_patient", ["Home"]),
+        ("patient", ["Home", "Appointments"]),
+        ("doctor", ["My schedule", "Emergency access"]),
+        ("nurse", ["Front desk", "Emergency access"]),
+        ("admin", ["Front desk", *ADMIN_SECTIONS, "Admin"]),
+        ("outsider_patient", ["Home", "Appointments"]),
     ],
 )
 def test_the_menu_shows_only_the_sections_of_the_role_that_exist(client, request, persona, expected_menu):
@@ -77,9 +77,13 @@ def test_the_menu_shows_only_the_sections_of_the_role_that_exist(client, request
     [
         (None, ["Home", "Sign in"], []),
         ("patient", ["Home", "Appointments", "Messages"], ["Appointments", "Messages"]),
-        ("doctor", ["Today", "Inbox", "Emergency access"], ["Today", "Inbox", "Emergency access"]),
-        ("nurse", ["Today", "Inbox", "Emergency access"], ["Today", "Inbox", "Emergency access"]),
-        ("admin", ["Today", "Inbox", *ADMIN_SECTIONS, "Admin"], ["Today", "Inbox", *ADMIN_SECTIONS, "Admin"]),
+        ("doctor", ["My schedule", "Inbox", "Emergency access"], ["My schedule", "Inbox", "Emergency access"]),
+        ("nurse", ["Front desk", "Inbox", "Emergency access"], ["Front desk", "Inbox", "Emergency access"]),
+        (
+            "admin",
+            ["Front desk", "Inbox", *ADMIN_SECTIONS, "Admin"],
+            ["Front desk", "Inbox", *ADMIN_SECTIONS, "Admin"],
+        ),
     ],
 )
 def test_a_section_appears_once_its_url_name_resolves(client, request, persona, expected_menu, expected_cards):
@@ -156,7 +160,7 @@ def test_the_current_section_is_marked_for_assistive_technology(client):
 def test_a_page_inside_a_section_marks_the_section_as_current(client, patient):
     client.force_login(patient)
 
-    html = client.get("/appointments/today/").content.decode()
+    html = client.get("/appointments/book/").content.decode()
 
     assert '<a class="site-nav__link" href="/appointments/" aria-current="true">Appointments</a>' in html
     assert '<a class="site-nav__link" href="/">Home</a>' in html
@@ -380,9 +384,9 @@ def test_the_csp_allows_only_the_sites_own_scripts_and_styles(client):
 @pytest.mark.parametrize(
     ("url", "page_scripts"),
     [
-        ("/", ["/static/vendor/htmx.min.js"]),
-        ("/accounts/login/", ["/static/vendor/htmx.min.js"]),
-        ("/no-such-page", ["/static/vendor/htmx.min.js"]),
+        ("/", ["/static/vendor/htmx.min.js", "/static/js/time-zone.js"]),
+        ("/accounts/login/", ["/static/vendor/htmx.min.js", "/static/js/time-zone.js"]),
+        ("/no-such-page", ["/static/vendor/htmx.min.js", "/static/js/time-zone.js"]),
         # The minimal error pages (400, 500) load no script at all.
         ("/test/boom/", []),
         ("/test/suspicious/", []),

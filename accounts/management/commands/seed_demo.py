@@ -3,6 +3,9 @@
 Idempotent: a second run finds every row in place and writes nothing. It refuses to run
 when DEBUG is off unless --force, because well-known passwords on a production database
 would be an open door.
+
+At the end it runs `seed_demo_appointments` (appointment types, the doctors' hours, a few
+bookings; idempotent too) by name: accounts sits below the domain apps and imports none.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.models import CareRelationship, Role
@@ -103,3 +107,6 @@ class Command(BaseCommand):
         for demo in DEMO_USERS:
             self.stdout.write(f"  {demo.email:<{width}}  {demo.role!s:<8} {demo.full_name}")
         self.stdout.write(f"Password for every demo user: {DEMO_PASSWORD}")
+
+        # DEBUG (or --force) was checked above.
+        call_command("seed_demo_appointments", force=True, stdout=self.stdout, stderr=self.stderr)

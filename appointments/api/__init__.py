@@ -1,0 +1,1 @@
+"""The appointments REST API for mobile clients (slots, booking, the lifecycle, the waitlist)."""
