@@ -16,10 +16,8 @@ has two overlapping active appointments (`double_booked`, must be 0).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -28,11 +26,11 @@ import httpx
 from common import (
     ROOT,
     backends_label,
-    closed_loop,
     daphne_servers,
-    databases_to_run,
-    latency_figures,
+    load_arguments,
+    measured_load,
     prepared,
+    print_per_database,
     setup_appointments,
 )
 
@@ -84,12 +82,7 @@ def run(database: str, args: argparse.Namespace) -> dict:
 
         with daphne_servers(env, args.servers) as servers:
             setup_ms = round((time.perf_counter() - setup_started) * 1000)
-            cpu_before = servers.cpu_seconds()
-            load_before = resource.getrusage(resource.RUSAGE_SELF)
-            outcomes, elapsed = asyncio.run(closed_loop(servers.bases, args.clients, args.duration, book))
-            load_after = resource.getrusage(resource.RUSAGE_SELF)
-            server_cpu = servers.cpu_seconds() - cpu_before
-            memory = servers.rss_mb()
+            load = measured_load(servers, args.clients, args.duration, book)
         check = subprocess.run(
             [sys.executable, "-c", DOUBLE_BOOKED],
             cwd=ROOT,
@@ -101,9 +94,9 @@ def run(database: str, args: argparse.Namespace) -> dict:
         )
         verdict = json.loads(check.stdout)
 
+    outcomes = load.outcomes
     booked = outcomes.by_status.get(201, 0)
     conflicts = outcomes.by_status.get(409, 0)
-    generator_cpu = (load_after.ru_utime + load_after.ru_stime) - (load_before.ru_utime + load_before.ru_stime)
     return {
         "bench": "api_booking",
         "config": {
@@ -116,35 +109,23 @@ def run(database: str, args: argparse.Namespace) -> dict:
         },
         "cores": os.cpu_count(),
         "requests": booked + conflicts,
-        "rps": round((booked + conflicts) / elapsed, 1),
-        **latency_figures(outcomes.latencies_ms),
+        "rps": round((booked + conflicts) / load.elapsed, 1),
+        **load.figures,
         "booked": booked,
         "conflicts_409": conflicts,
         "errors": outcomes.transport_errors + sum(n for s, n in outcomes.by_status.items() if s not in (201, 409)),
         "answers_other_than_201": codes,
         "booked_in_database": verdict["booked"],
         "double_booked": verdict["double_booked"],
-        "cpu_pct": round(100 * server_cpu / elapsed, 1),
-        "load_generator_cpu_pct": round(100 * generator_cpu / elapsed, 1),
-        "rss_mb": memory,
         "setup_ms": setup_ms,
     }
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--clients", type=int, default=50)
-    parser.add_argument("--duration", type=float, default=30.0, help="seconds of load")
-    parser.add_argument("--servers", type=int, default=2, help="daphne processes (one per core)")
+    parser = load_arguments(__doc__.splitlines()[0])
     parser.add_argument("--providers", type=int, default=5)
-    parser.add_argument("--database", default="auto", help="auto, sqlite, postgres, or a comma list")
     args = parser.parse_args()
-    ok = True
-    for database in databases_to_run(args.database):
-        result = run(database, args)
-        print(json.dumps(result), flush=True)
-        ok = ok and result["booked"] > 0 and result["double_booked"] == 0
-    return 0 if ok else 1
+    return print_per_database(args, run, lambda result: result["booked"] > 0 and result["double_booked"] == 0)
 
 
 if __name__ == "__main__":

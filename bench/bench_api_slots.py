@@ -12,11 +12,8 @@ duration. Prints one JSON line per database.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime as dt
-import json
 import os
-import resource
 import sys
 import time
 import zoneinfo
@@ -24,11 +21,11 @@ import zoneinfo
 import httpx
 from common import (
     backends_label,
-    closed_loop,
     daphne_servers,
-    databases_to_run,
-    latency_figures,
+    load_arguments,
+    measured_load,
     prepared,
+    print_per_database,
     setup_appointments,
 )
 
@@ -57,15 +54,10 @@ def run(database: str, args: argparse.Namespace) -> dict:
 
         with daphne_servers(env, args.servers) as servers:
             setup_ms = round((time.perf_counter() - setup_started) * 1000)
-            cpu_before = servers.cpu_seconds()
-            load_before = resource.getrusage(resource.RUSAGE_SELF)
-            outcomes, elapsed = asyncio.run(closed_loop(servers.bases, args.clients, args.duration, search))
-            load_after = resource.getrusage(resource.RUSAGE_SELF)
-            server_cpu = servers.cpu_seconds() - cpu_before
-            memory = servers.rss_mb()
+            load = measured_load(servers, args.clients, args.duration, search)
 
+    outcomes = load.outcomes
     ok = outcomes.by_status.get(200, 0)
-    generator_cpu = (load_after.ru_utime + load_after.ru_stime) - (load_before.ru_utime + load_before.ru_stime)
     return {
         "bench": "api_slots",
         "config": {
@@ -77,31 +69,18 @@ def run(database: str, args: argparse.Namespace) -> dict:
         },
         "cores": os.cpu_count(),
         "requests": ok,
-        "rps": round(ok / elapsed, 1),
-        **latency_figures(outcomes.latencies_ms),
+        "rps": round(ok / load.elapsed, 1),
+        **load.figures,
         "errors": outcomes.transport_errors + sum(n for status, n in outcomes.by_status.items() if status != 200),
         "statuses": {str(status): n for status, n in sorted(outcomes.by_status.items())},
         "slots_per_response": slot_counts[0] if slot_counts else 0,
-        "cpu_pct": round(100 * server_cpu / elapsed, 1),
-        "load_generator_cpu_pct": round(100 * generator_cpu / elapsed, 1),
-        "rss_mb": memory,
         "setup_ms": setup_ms,
     }
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--clients", type=int, default=50)
-    parser.add_argument("--duration", type=float, default=30.0, help="seconds of load")
-    parser.add_argument("--servers", type=int, default=2, help="daphne processes (one per core)")
-    parser.add_argument("--database", default="auto", help="auto, sqlite, postgres, or a comma list")
-    args = parser.parse_args()
-    ok = True
-    for database in databases_to_run(args.database):
-        result = run(database, args)
-        print(json.dumps(result), flush=True)
-        ok = ok and result["requests"] > 0
-    return 0 if ok else 1
+    args = load_arguments(__doc__.splitlines()[0]).parse_args()
+    return print_per_database(args, run, lambda result: result["requests"] > 0)
 
 
 if __name__ == "__main__":

@@ -275,3 +275,56 @@ def backends_label(database: str) -> str:
     if database == "postgres":
         return "PostgreSQL + Redis (cache, channel layer, broker)"
     return "embedded (sqlite, in-memory channel layer, filesystem broker, local files)"
+
+
+@dataclass
+class LoadRun:
+    outcomes: Outcomes
+    elapsed: float
+    figures: dict[str, float]
+
+
+def measured_load(servers: Servers, clients: int, duration: float, request: Request) -> LoadRun:
+    """Drive the servers with a closed loop and read what it cost: the servers' CPU, the load
+    generator's own CPU (it shares the machine) and the servers' memory."""
+    import resource
+
+    cpu_before = servers.cpu_seconds()
+    usage_before = resource.getrusage(resource.RUSAGE_SELF)
+    outcomes, elapsed = asyncio.run(closed_loop(servers.bases, clients, duration, request))
+    usage_after = resource.getrusage(resource.RUSAGE_SELF)
+    generator = (usage_after.ru_utime + usage_after.ru_stime) - (usage_before.ru_utime + usage_before.ru_stime)
+    return LoadRun(
+        outcomes,
+        elapsed,
+        {
+            **latency_figures(outcomes.latencies_ms),
+            "cpu_pct": round(100 * (servers.cpu_seconds() - cpu_before) / elapsed, 1),
+            "load_generator_cpu_pct": round(100 * generator / elapsed, 1),
+            "rss_mb": servers.rss_mb(),
+        },
+    )
+
+
+def load_arguments(description: str):
+    """The options every load benchmark takes."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--duration", type=float, default=30.0, help="seconds of load")
+    parser.add_argument("--servers", type=int, default=2, help="daphne processes (one per core)")
+    parser.add_argument("--database", default="auto", help="auto, sqlite, postgres, or a comma list")
+    return parser
+
+
+def print_per_database(args, run: Callable[[str, object], dict], passed: Callable[[dict], bool]) -> int:
+    """Run once per database, print each result as one JSON line; exit status 0 if all passed."""
+    import json
+
+    ok = True
+    for database in databases_to_run(args.database):
+        result = run(database, args)
+        print(json.dumps(result), flush=True)
+        ok = ok and passed(result)
+    return 0 if ok else 1

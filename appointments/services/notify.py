@@ -23,7 +23,7 @@ from django.utils import formats, timezone
 from accounts.models import User
 from appointments.ical import appointment_ics, appointment_url
 from appointments.models import Appointment, ClinicSettings, WaitlistOffer
-from appointments.selectors import provider_zones, zone_or_default
+from appointments.selectors import provider_zones
 from messaging.services import (
     CHANNEL_EMAIL,
     CHANNEL_IN_APP,
@@ -52,9 +52,10 @@ def _when(moment: dt.datetime, zone: zoneinfo.ZoneInfo) -> str:
     return f"{formats.date_format(local, 'l j F Y')} at {local:%H:%M} ({zone.key})"
 
 
-def _patient_zone() -> zoneinfo.ZoneInfo:
-    # Patients keep no time zone yet: the clinic's zone, which the text names.
-    return zone_or_default(None)
+def _patient_zone(provider_id: int) -> zoneinfo.ZoneInfo:
+    # Patients keep no time zone of their own yet: the provider's (where the visit is held, and
+    # the best guess for a patient of that practice), which the text always names.
+    return provider_zones([provider_id])[provider_id]
 
 
 def _schedule(
@@ -137,7 +138,7 @@ def patient_notify(appointment: Appointment, *, actor: User, event: str, subject
             link_label="Open the appointment",
             due_at=now,
             ics=ics,
-            **_details(appointment, _patient_zone()),
+            **_details(appointment, _patient_zone(appointment.provider_id)),
         )
 
 
@@ -167,7 +168,7 @@ def reminders_schedule(appointment: Appointment) -> int:
     now = timezone.now()
     offsets = ClinicSettings.current().reminder_offsets_minutes
     ics = appointment_ics(appointment)
-    details = _details(appointment, _patient_zone())
+    details = _details(appointment, _patient_zone(appointment.provider_id))
     scheduled = 0
     for minutes in sorted(set(offsets), reverse=True):
         due_at = appointment.starts_at - dt.timedelta(minutes=minutes)
@@ -201,7 +202,7 @@ def pending_cancel(appointment: Appointment, *, version: int | None = None) -> i
 
 def waitlist_offer_notify(offer: WaitlistOffer) -> None:
     patient = offer.entry.patient
-    zone = _patient_zone()
+    zone = _patient_zone(offer.provider_id)
     link = settings.SITE_URL.rstrip("/") + reverse("appointments:waitlist_offer", args=[offer.pk])
     _schedule(
         recipient=patient,

@@ -101,7 +101,7 @@ def test_at_24_hours_before_the_sweeper_sends_the_24_hour_reminder_on_every_chan
     assert mail.to == ["patient@example.test"]
     assert mail.subject == "Reminder: your Telemed appointment in 24 h"
     # Patients keep no time zone yet: the clinic's (TIME_ZONE, UTC here), named in the text.
-    assert "Tuesday 24 November 2026 at 09:00 (UTC)" in mail.body
+    assert "Tuesday 24 November 2026 at 10:00 (Europe/Paris)" in mail.body
     assert f"/appointments/{appointment.pk}/" in mail.body
     [(html, mimetype)] = mail.alternatives
     assert mimetype == "text/html"
@@ -114,7 +114,7 @@ def test_at_24_hours_before_the_sweeper_sends_the_24_hour_reminder_on_every_chan
     [sms] = _sms_lines(sms_outbox)
     assert sms["to"] == "+33600000001"
     assert sms["idempotency_key"].endswith(":reminder:1440:sms")
-    assert "Tuesday 24 November 2026 at 09:00 (UTC)" in sms["body"]
+    assert "Tuesday 24 November 2026 at 10:00 (Europe/Paris)" in sms["body"]
     assert set(_reminders(appointment, status=NotificationStatus.SENT).values_list("channel", flat=True)) == {
         "email",
         "sms",
@@ -160,7 +160,7 @@ def test_a_reschedule_cancels_the_old_reminders_and_the_new_time_gets_its_own(
     assert _sweep_at(frozen_monday, paris(24, 9), mailoutbox) == []
     [mail] = _sweep_at(frozen_monday, paris(24, 10), mailoutbox)
     assert mail.subject == "Reminder: your Telemed appointment in 24 h"
-    assert "Wednesday 25 November 2026 at 09:00 (UTC)" in mail.body
+    assert "Wednesday 25 November 2026 at 10:00 (Europe/Paris)" in mail.body
     [event] = Calendar.from_ical(mail.attachments[0][1]).walk("VEVENT")
     assert event.decoded("dtstart").astimezone(PARIS) == paris(25, 10)
     assert int(event["sequence"]) == moved.schedule_version
