@@ -26,6 +26,7 @@ RUN DEBUG=0 \
     SECRET_KEY=build-only-placeholder-never-used-at-runtime-0123456789abcdef \
     AUDIT_HMAC_KEY=build-only-placeholder-never-used-at-runtime \
     JWT_SIGNING_KEY=build-only-placeholder-never-used-at-runtime-0123456789abcdef \
+    FIELD_ENCRYPTION_KEYS=build:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= \
     python manage.py collectstatic --noinput --verbosity 0 \
  && mkdir -p /app/var/celery /app/var/media \
  && chown -R telemed:telemed /app/var/celery /app/var/media

@@ -4,6 +4,7 @@ the figures they print (ARCHITECTURE.md "Performance")."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import os
 import secrets
@@ -56,6 +57,7 @@ def server_env(var_dir: str, **extra: str) -> dict[str, str]:
         SECRET_KEY=secrets.token_urlsafe(50),
         AUDIT_HMAC_KEY=secrets.token_urlsafe(32),
         JWT_SIGNING_KEY=secrets.token_urlsafe(50),
+        FIELD_ENCRYPTION_KEYS=f"bench:{base64.b64encode(secrets.token_bytes(32)).decode()}",
         ALLOWED_HOSTS="127.0.0.1",
         SECURE_SSL_REDIRECT="0",
         LOG_LEVEL="WARNING",

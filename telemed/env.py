@@ -13,6 +13,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from telemed.crypto.keys import parse_keys
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -86,3 +88,14 @@ def env_email_url(name: str, default: str) -> dict:
         return environ.Env.email_url_config(value)
     except Exception as exc:  # django-environ raises several types for a bad URL
         raise ImproperlyConfigured(f"{name}={value!r} is not a valid email URL: {exc}") from None
+
+
+def env_encryption_keys(name: str, default: str) -> dict[str, bytes]:
+    """`<key id>:<base64 32-byte key>,...` → {key id: key}, the current (first) key first."""
+    value = _raw(name) or default
+    if not value:
+        return {}
+    try:
+        return parse_keys(value)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name}: {exc}.") from None

@@ -7,6 +7,7 @@ See README.md ("Configuration") for every variable.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from telemed.env import (
     env_bool,
     env_database_url,
     env_email_url,
+    env_encryption_keys,
     env_int,
     env_list,
     env_str,
@@ -45,6 +47,20 @@ else:
 AUDIT_HMAC_KEY = env_str("AUDIT_HMAC_KEY", "" if not (DEBUG or TESTING) else "insecure-audit-key-for-debug-and-tests")
 if not AUDIT_HMAC_KEY:
     raise ImproperlyConfigured("AUDIT_HMAC_KEY is required when DEBUG=0 (a random value of at least 32 characters).")
+
+# Keys of encryption at rest (telemed.crypto): "<key id>:<base64 of 32 bytes>,...". The first
+# encrypts, every one decrypts; rotating prepends a key. Kept out of the database so that a
+# dump (or the storage bucket) without them is ciphertext. See docs/security.md.
+_DEV_FIELD_KEY = b"insecure-development-field-key!!"  # 32 bytes, published: development only
+FIELD_ENCRYPTION_KEYS = env_encryption_keys(
+    "FIELD_ENCRYPTION_KEYS", f"dev:{base64.b64encode(_DEV_FIELD_KEY).decode()}" if (DEBUG or TESTING) else ""
+)
+if not FIELD_ENCRYPTION_KEYS:
+    raise ImproperlyConfigured(
+        "FIELD_ENCRYPTION_KEYS is required when DEBUG=0: <key id>:<base64 of 32 random bytes> (docs/security.md)."
+    )
+if not (DEBUG or TESTING) and _DEV_FIELD_KEY in FIELD_ENCRYPTION_KEYS.values():
+    raise ImproperlyConfigured("FIELD_ENCRYPTION_KEYS must not contain the development key when DEBUG=0.")
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if (DEBUG or TESTING) else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")

@@ -105,6 +105,7 @@ def test_the_heartbeat_interval_comes_from_the_environment(tmp_path):
         ("EMAIL_URL", "carrier-pigeon://coop"),
         ("DEBUG", "maybe"),
         ("CELERY_HEARTBEAT_SECONDS", "0"),
+        ("FIELD_ENCRYPTION_KEYS", "k1:bm90LTMyLWJ5dGVz"),
     ],
 )
 def test_a_malformed_value_stops_the_process_naming_the_variable(tmp_path, variable, value):
