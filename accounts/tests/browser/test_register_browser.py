@@ -17,9 +17,12 @@ PASSWORD = "a-long-enough-passphrase"
 
 
 @pytest.fixture
-def live_asgi_with_mail_files(request, settings, tmp_path):
+def live_asgi_with_mail_files(request, transactional_db, settings, tmp_path):
     """The live server, writing its mail to files: it is a forked process, so its outbox is not
-    ours. The settings must change before the fork, hence before `live_asgi` is requested."""
+    ours. The settings must change before the fork, hence before `live_asgi` is requested.
+
+    It names `transactional_db` itself: `live_asgi` is asked for by name inside, so the root
+    conftest would not see that this test commits (and its audit rows would outlive it)."""
     mail_dir = tmp_path / "mail"
     mail_dir.mkdir()
     settings.EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"

@@ -163,8 +163,10 @@ def test_a_missing_page_gets_the_friendly_404_page(page, live_asgi):
 
 
 @pytest.fixture
-def live_asgi_with_failing_pages(settings, request):
-    """The live server on a URLconf that also has pages failing on purpose (forked with it)."""
+def live_asgi_with_failing_pages(transactional_db, settings, request):
+    """The live server on a URLconf that also has pages failing on purpose (forked with it).
+    It names `transactional_db` itself: `live_asgi` is asked for by name inside, so the root
+    conftest would not see that this test commits (and its audit rows would outlive it)."""
     settings.ROOT_URLCONF = "telemed.tests.pages_urls"
     return request.getfixturevalue("live_asgi")
 
