@@ -32,6 +32,7 @@ class TokenObtainApi(APIView):
     """Email + password (+ `otp`, required for staff) → an access and a refresh token."""
 
     authentication_classes: list = []
+    # Public on purpose: signing in is how a signed-out client gets credentials; throttled per IP (AuthRateThrottle).
     permission_classes = [AllowAny]
     throttle_classes = [AuthRateThrottle]
     throttle_scope = "auth"
@@ -85,6 +86,8 @@ class TokenRefreshApi(APIView):
     """A refresh token → a new pair; the old refresh token is spent (reusing it revokes its login)."""
 
     authentication_classes: list = []
+    # Public on purpose: the refresh token in the body is the credential (checked by the
+    # service); anonymous, so the per-IP anon throttle applies.
     permission_classes = [AllowAny]
 
     class InputSerializer(serializers.Serializer):
@@ -123,6 +126,8 @@ class LogoutApi(APIView):
     """Sign a mobile login out: its refresh tokens stop working at once."""
 
     authentication_classes: list = []
+    # Public on purpose: the refresh token in the body is what is revoked, and an expired
+    # access token must not block signing out; the per-IP anon throttle applies.
     permission_classes = [AllowAny]
 
     class InputSerializer(serializers.Serializer):
@@ -146,6 +151,7 @@ class RegisterApi(APIView):
     """Patient self-registration. The answer is the same whether or not the email is taken."""
 
     authentication_classes: list = []
+    # Public on purpose: self-registration is for people without an account; throttled per IP (AuthRateThrottle).
     permission_classes = [AllowAny]
     throttle_classes = [AuthRateThrottle]
     throttle_scope = "auth"

@@ -22,6 +22,8 @@ logger = logging.getLogger("telemed.tests.views")
 
 
 class _Open(APIView):
+    # Test-only views (not in the project's URLconf) that exercise the error handler and
+    # throttles without signing in.
     permission_classes = [AllowAny]
 
 
@@ -94,6 +96,7 @@ class OpenApi(_Open):
 
 
 class NumbersApi(GenericAPIView):
+    # Test-only (pagination of the error shape), no auth needed: see _Open.
     permission_classes = [AllowAny]
 
     def get(self, request):
