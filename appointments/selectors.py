@@ -473,6 +473,17 @@ def waitlist_entries_for_patient(patient: User) -> QuerySet[WaitlistEntry]:
     )
 
 
+def waitlist_offers_pending_for_patient(patient: User) -> QuerySet[WaitlistOffer]:
+    """The times held for `patient` right now (pending and not yet expired), soonest first."""
+    return (
+        WaitlistOffer.objects.filter(
+            entry__patient=patient, status=WaitlistOffer.Status.PENDING, expires_at__gt=timezone.now()
+        )
+        .select_related("provider", "appointment_type")
+        .order_by("starts_at")
+    )
+
+
 def access_waitlist_entry_for_user(user: User | AnonymousUser | None, entry_id: object) -> WaitlistEntry:
     """A waitlist entry the user may manage (the patient or their proxy); Http404 otherwise."""
     pk = _as_pk(entry_id)

@@ -16,7 +16,7 @@ import datetime as dt
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts.models import CareRelationship, Role, User
+from accounts.models import CareRelationship, User
 from accounts.services.users import care_relationship_start
 from appointments import events, groups
 from appointments.errors import (
@@ -29,6 +29,7 @@ from appointments.models import Appointment, AppointmentType, ClinicSettings, Wa
 from appointments.selectors import is_staff_verified, may_book_for, slots_between
 from appointments.services import notify
 from appointments.services.locks import provider_calendar_lock
+from appointments.services.rules import parties_validate
 from audit.services import audit_record, audit_record_denied
 from telemed.errors import ApplicationError
 from telemed.events import send_on_commit
@@ -76,15 +77,6 @@ def _slot_is_offered(
     return any(slot.starts_at == starts_at for slot in found)
 
 
-def _validate_parties(*, patient: User, provider: User, appointment_type: AppointmentType) -> None:
-    if provider.role != Role.DOCTOR or not provider.is_active:
-        raise ApplicationError("Choose an active doctor.", AppointmentsErrorCode.NOT_A_PROVIDER)
-    if patient.role != Role.PATIENT or not patient.is_active:
-        raise ApplicationError("Choose an active patient.", AppointmentsErrorCode.NOT_A_PATIENT)
-    if not appointment_type.active:
-        raise ApplicationError("This appointment type is no longer offered.", AppointmentsErrorCode.TYPE_INACTIVE)
-
-
 def _patient_busy(patient: User, start: dt.datetime, end: dt.datetime, *, ignore_id: int | None = None) -> bool:
     overlapping = Appointment.objects.filter(
         patient=patient, status__in=Appointment.ACTIVE_STATUSES, starts_at__lt=end, ends_at__gt=start
@@ -130,7 +122,7 @@ def appointment_book(
         raise _forbidden(
             actor=actor, action=action, appointment=None, patient=patient, why="You cannot book for this patient."
         )
-    _validate_parties(patient=patient, provider=provider, appointment_type=appointment_type)
+    parties_validate(patient=patient, provider=provider, appointment_type=appointment_type)
     reason = (reason or "").strip()
     if len(reason) > REASON_MAX_LENGTH:
         raise ApplicationError(

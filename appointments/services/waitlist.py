@@ -29,6 +29,7 @@ from appointments.models import Appointment, AppointmentType, ClinicSettings, Wa
 from appointments.selectors import may_book_for, provider_zones, slots_between
 from appointments.services import notify
 from appointments.services.locks import provider_calendar_lock
+from appointments.services.rules import parties_validate
 from audit.services import audit_record, audit_record_denied
 from telemed.errors import ApplicationError
 from telemed.events import send_on_commit
@@ -70,10 +71,7 @@ def waitlist_join(
     action = "appointments.waitlist.join"
     if actor.role != Role.PATIENT or not may_book_for(actor, patient):
         raise _refuse(actor, patient, action, patient.pk)
-    if provider.role != Role.DOCTOR or not provider.is_active:
-        raise ApplicationError("Choose an active doctor.", AppointmentsErrorCode.NOT_A_PROVIDER)
-    if not appointment_type.active:
-        raise ApplicationError("This appointment type is no longer offered.", AppointmentsErrorCode.TYPE_INACTIVE)
+    parties_validate(provider=provider, appointment_type=appointment_type)
     today = timezone.now().astimezone(provider_zones([provider.pk])[provider.pk]).date()
     horizon = today + dt.timedelta(days=appointment_type.booking_horizon_days)
     if earliest_date < today or latest_date < earliest_date or latest_date > horizon:

@@ -33,6 +33,7 @@ from appointments.selectors import (
     appointments_for_patient,
     slots_for_dates,
     waitlist_entries_for_patient,
+    waitlist_offers_pending_for_patient,
     zone_or_default,
 )
 from appointments.services import (
@@ -154,8 +155,8 @@ def appointment_list(request: HttpRequest) -> HttpResponse:
         row = {"appointment": appointment, **patient_actions(appointment, now)}
         (upcoming if row["upcoming"] else past).append(row)
     past.reverse()
-    entries = list(waitlist_entries_for_patient(patient).prefetch_related("offers"))
-    offers = [offer for entry in entries for offer in entry.offers.all() if offer.status == "pending"]
+    entries = list(waitlist_entries_for_patient(patient))
+    offers = list(waitlist_offers_pending_for_patient(patient))
     return render(
         request,
         "appointments/list.html",
