@@ -46,7 +46,9 @@ def otp_force_login(client: Client, user, device: TOTPDevice | None = None) -> T
 
 
 def totp_step_start() -> dt.datetime:
-    """One second into the current 30 s TOTP step: a fixed, recent time for time-machine, so a
-    code stays valid for the next few (frozen) seconds and sessions saved then have not expired."""
+    """One second into the current 30 s TOTP step (never later than now): a fixed, recent time for
+    time-machine, so a code stays valid for the next few (frozen) seconds and sessions saved then
+    have not expired. Never in the future: a token issued then would carry an ``iat`` PyJWT
+    refuses as "not yet valid" once the clock runs again."""
     now = int(time.time())
-    return dt.datetime.fromtimestamp(now - now % 30 + 1, tz=dt.UTC)
+    return dt.datetime.fromtimestamp(min(now - now % 30 + 1, now), tz=dt.UTC)
