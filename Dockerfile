@@ -11,6 +11,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN groupadd --system --gid 10001 telemed \
  && useradd --system --uid 10001 --gid telemed --home-dir /app --no-create-home --shell /usr/sbin/nologin telemed
 
+# libmagic decides what an uploaded file is (records.uploads); DejaVu gives the PDF exports
+# accents, Greek and Cyrillic.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libmagic1 fonts-dejavu-core \
+ && rm -rf /var/lib/apt/lists/*
+
 WORKDIR /app
 
 # Requirements first: the dependency layer is rebuilt only when requirements.txt changes.

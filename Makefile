@@ -5,7 +5,10 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-APT_PACKAGES := chromium coturn
+# What the portal needs to run (libmagic: uploads are typed by content), and what the tests
+# add (chromium for browser tests, coturn for TURN, clamd for virus-scan tests).
+RUN_APT_PACKAGES := libmagic1
+APT_PACKAGES := chromium coturn clamav-daemon $(RUN_APT_PACKAGES)
 BENCH ?=
 PYTEST_ARGS ?=
 
@@ -32,8 +35,11 @@ venv: $(STAMP)
 system-deps:
 	@scripts/ensure-system-deps.sh $(APT_PACKAGES)
 
+run-deps:
+	@scripts/ensure-system-deps.sh $(RUN_APT_PACKAGES)
+
 # --- run ----------------------------------------------------------------------------------
-run: $(STAMP)
+run: $(STAMP) run-deps
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py migrate --noinput
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py seed_demo
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py collectstatic --noinput --verbosity 0
@@ -50,8 +56,16 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# The services leg (DATABASE_URL set) also stores files on S3: a local moto server, unless
+# S3_BUCKET already names a bucket to use.
 test: $(STAMP) node_modules/.installed system-deps lint
-	$(BIN)/pytest $(PYTEST_ARGS)
+	@if [ -n "$$DATABASE_URL" ] && [ -z "$$S3_BUCKET" ]; then \
+	  echo "scripts/with-moto.sh $(BIN)/pytest $(PYTEST_ARGS)"; \
+	  scripts/with-moto.sh $(BIN)/pytest $(PYTEST_ARGS); \
+	else \
+	  echo "$(BIN)/pytest $(PYTEST_ARGS)"; \
+	  $(BIN)/pytest $(PYTEST_ARGS); \
+	fi
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py $(BENCH)
@@ -65,4 +79,4 @@ lock:
 clean:
 	rm -rf var/static var/test-db.sqlite3* .pytest_cache
 
-.PHONY: help venv system-deps run lint format test bench lock clean
+.PHONY: help venv system-deps run-deps run lint format test bench lock clean

@@ -27,19 +27,12 @@ from accounts.models import (
 )
 from accounts.policy import AccessDecision, chart_access, otp_verified
 from audit.services import audit_record, audit_record_denied
+from telemed.ids import positive_id
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser
 
 PATIENT_ACCESS_ACTION = "accounts.patient.access"
-
-
-def _as_id(value: object) -> int | None:
-    try:
-        number = int(str(value))
-    except (TypeError, ValueError):
-        return None
-    return number if number > 0 else None
 
 
 def access_patient_for_user(
@@ -58,7 +51,7 @@ def access_patient_for_user(
     unknown id, a non-patient, or anything the policy refuses. Call outside any transaction
     (the denial record commits on its own).
     """
-    pk = _as_id(patient_id)
+    pk = positive_id(patient_id)
     patient = User.objects.filter(pk=pk, role=Role.PATIENT).first() if pk else None
     if patient is None or not (decision := chart_access(user, patient, write=write, scope=scope)).allowed:
         audit_record_denied(
@@ -123,7 +116,7 @@ def proxy_grants_for_user(user: User | AnonymousUser | None) -> QuerySet[ProxyGr
 
 def proxy_grant_active_for(user: User | AnonymousUser | None, patient_id: object) -> ProxyGrant | None:
     """The active grant by which `user` may act for the patient `patient_id`, or None."""
-    pk = _as_id(patient_id)
+    pk = positive_id(patient_id)
     if pk is None:
         return None
     return proxy_grants_for_user(user).filter(patient_id=pk).first()
@@ -140,7 +133,7 @@ def proxy_grants_given(user: User) -> QuerySet[ProxyGrant]:
 
 def proxy_grant_get_for_revoke(user: User, grant_id: object) -> ProxyGrant:
     """A grant `user` may revoke (the patient's own, or any for an admin); Http404 otherwise."""
-    pk = _as_id(grant_id)
+    pk = positive_id(grant_id)
     grants = ProxyGrant.objects.select_related("patient", "proxy")
     if user.role != Role.ADMIN:
         grants = grants.filter(patient=user)
@@ -152,7 +145,7 @@ def proxy_grant_get_for_revoke(user: User, grant_id: object) -> ProxyGrant:
 
 def breakglass_get_for_clinician(user: User, access_id: object) -> BreakGlassAccess:
     """One of `user`'s own break-glass accesses; Http404 for anyone else's."""
-    pk = _as_id(access_id)
+    pk = positive_id(access_id)
     access = BreakGlassAccess.objects.select_related("patient").filter(pk=pk, clinician=user).first() if pk else None
     if access is None:
         raise Http404("No such access.")
@@ -165,7 +158,7 @@ def breakglass_review_queue() -> QuerySet[BreakGlassAccess]:
 
 
 def breakglass_get_for_review(access_id: object) -> BreakGlassAccess:
-    pk = _as_id(access_id)
+    pk = positive_id(access_id)
     access = breakglass_review_queue().filter(pk=pk).first() if pk else None
     if access is None:
         raise Http404("No such access.")
@@ -182,7 +175,7 @@ def care_relationships_active() -> QuerySet[CareRelationship]:
 
 
 def care_relationship_get_active(relationship_id: object) -> CareRelationship:
-    pk = _as_id(relationship_id)
+    pk = positive_id(relationship_id)
     relationship = care_relationships_active().filter(pk=pk).first() if pk else None
     if relationship is None:
         raise Http404("No such care relationship.")
@@ -218,3 +211,8 @@ def provider_time_zone(user: User, default: str) -> str:
     """The time zone a provider chose in their profile, or `default`."""
     value = ProviderProfile.objects.filter(user=user).values_list("time_zone", flat=True).first()
     return value or default
+
+
+def admin_emails() -> list[str]:
+    """Where alerts for clinic admins go: every active admin's address."""
+    return list(User.objects.filter(role=Role.ADMIN, is_active=True).order_by("pk").values_list("email", flat=True))

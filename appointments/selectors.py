@@ -19,7 +19,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
@@ -36,6 +35,8 @@ from appointments.models import (
     WeeklyAvailability,
 )
 from audit.services import audit_record, audit_record_denied
+from telemed.ids import positive_id
+from telemed.timezones import zone_or_default
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser
@@ -44,17 +45,6 @@ UTC = dt.UTC
 
 
 # --- Time zones -----------------------------------------------------------------------------
-
-
-def zone_or_default(name: str | None) -> zoneinfo.ZoneInfo:
-    """A ZoneInfo for `name`, or the clinic's zone when it is empty or unknown."""
-    if name:
-        try:
-            return zoneinfo.ZoneInfo(name)
-        # A directory name ("Europe") raises IsADirectoryError, an OSError.
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
-            pass
-    return zoneinfo.ZoneInfo(settings.TIME_ZONE)
 
 
 def provider_zones(provider_ids: Iterable[int]) -> dict[int, zoneinfo.ZoneInfo]:
@@ -366,14 +356,6 @@ def _decide(user: User | AnonymousUser | None, appointment: Appointment) -> Appo
     return None
 
 
-def _as_pk(value: object) -> int | None:
-    try:
-        number = int(str(value))
-    except (TypeError, ValueError):
-        return None
-    return number if number > 0 else None
-
-
 def access_appointment_for_user(
     user: User | AnonymousUser | None, appointment_id: object, *, action: str = VIEW_ACTION
 ) -> AppointmentAccess:
@@ -381,7 +363,7 @@ def access_appointment_for_user(
 
     Records `action` in the audit trail (allowed or denied). Call outside a transaction.
     """
-    pk = _as_pk(appointment_id)
+    pk = positive_id(appointment_id)
     appointment = (
         Appointment.objects.select_related("patient", "provider", "appointment_type", "provider__provider_profile")
         .filter(pk=pk)
@@ -486,7 +468,7 @@ def waitlist_offers_pending_for_patient(patient: User) -> QuerySet[WaitlistOffer
 
 def access_waitlist_entry_for_user(user: User | AnonymousUser | None, entry_id: object) -> WaitlistEntry:
     """A waitlist entry the user may manage (the patient or their proxy); Http404 otherwise."""
-    pk = _as_pk(entry_id)
+    pk = positive_id(entry_id)
     entry = WaitlistEntry.objects.select_related("patient", "provider", "appointment_type").filter(pk=pk).first()
     if entry is None or not _may_manage_for(user, entry.patient):
         audit_record_denied(
@@ -504,7 +486,7 @@ def access_waitlist_entry_for_user(user: User | AnonymousUser | None, entry_id: 
 def access_waitlist_offer_for_user(user: User | AnonymousUser | None, offer_id: object) -> WaitlistOffer:
     """A waitlist offer made to the user (or to the patient they are a proxy for); Http404
     otherwise (audited)."""
-    pk = _as_pk(offer_id)
+    pk = positive_id(offer_id)
     offer = (
         WaitlistOffer.objects.select_related("entry__patient", "provider", "appointment_type", "appointment")
         .filter(pk=pk)
@@ -535,7 +517,7 @@ def patient_get_for_staff_booking(user: User | AnonymousUser | None, patient_id:
     """An active patient named by an outside id, for verified staff booking at the front desk
     (who may book for any patient: scheduling is not chart access); Http404 otherwise, audited
     as denied."""
-    pk = _as_pk(patient_id)
+    pk = positive_id(patient_id)
     patient = User.objects.filter(pk=pk, role=Role.PATIENT, is_active=True).first() if pk else None
     if patient is None or not is_staff_verified(user):
         audit_record_denied(
@@ -578,4 +560,23 @@ def calendar_feed_appointments(user: User) -> QuerySet[Appointment]:
         .only("pk", "starts_at", "ends_at", "status", "schedule_version", "updated_at", "appointment_type__modality")
         .select_related("appointment_type")
         .order_by("starts_at")
+    )
+
+
+def appointment_of_patient(patient: User, appointment_id: object) -> Appointment | None:
+    """The patient's own appointment by an outside id (for linking a clinical note to a visit),
+    or None when the id names no appointment of theirs. The caller has already checked the chart."""
+    pk = positive_id(appointment_id)
+    if pk is None:
+        return None
+    return Appointment.objects.select_related("appointment_type").filter(pk=pk, patient=patient).first()
+
+
+def appointments_of_patient_for_notes(patient: User) -> QuerySet[Appointment]:
+    """The patient's appointments a note may be linked to, most recent first (not cancelled)."""
+    return (
+        Appointment.objects.filter(patient=patient)
+        .exclude(status=Appointment.Status.CANCELLED)
+        .select_related("appointment_type", "provider")
+        .order_by("-starts_at")
     )

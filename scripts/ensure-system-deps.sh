@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Bring the Debian packages the tests need (chromium for browser tests, coturn for TURN).
+# Bring the Debian packages the tests need (chromium for browser tests, coturn for TURN, clamav-daemon for the virus-scan tests).
 # As root: install what is missing. Otherwise: stop with the exact command to run.
 set -euo pipefail
 missing=()

@@ -12,11 +12,13 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from accounts.ws_auth import TicketAuthMiddleware  # noqa: E402
+from telemed.asgi_limits import BodySizeLimit  # noqa: E402
 from telemed.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        # An oversized body is refused before Django buffers it (telemed.asgi_limits).
+        "http": BodySizeLimit(django_asgi_app),
         # The Origin header must name one of ALLOWED_HOSTS: another site cannot open a
         # socket with the user's cookie.
         # A mobile client's single-use `?ticket=` replaces the (absent) session user.

@@ -259,6 +259,12 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "appointments.tasks.waitlist_offers_expire",
         "schedule": float(env_int("WAITLIST_SWEEP_SECONDS", 30, minimum=1)),
     },
+    # Stored documents with no row (an upload that died before committing): removed once
+    # older than DOCUMENT_ORPHAN_AGE_SECONDS (records.tasks).
+    "records-documents-sweep-orphans": {
+        "task": "records.tasks.documents_sweep_orphans",
+        "schedule": float(env_int("DOCUMENT_SWEEP_SECONDS", 900, minimum=1)),
+    },
 }
 
 # --- Storage ------------------------------------------------------------------------------
@@ -283,6 +289,20 @@ else:
         "BACKEND": "django.core.files.storage.FileSystemStorage",
         "OPTIONS": {"location": str(MEDIA_ROOT), "base_url": None},
     }
+
+# --- Documents (records) ----------------------------------------------------------------------
+# The largest document accepted; a larger request is refused from its Content-Length (or once
+# that many bytes have arrived) before the body is buffered (telemed.asgi_limits).
+RECORDS_MAX_UPLOAD_BYTES = env_int("RECORDS_MAX_UPLOAD_BYTES", 20 * 1024 * 1024, minimum=1024)
+# Uploads spool to disk beyond this, never wholly in memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+# ClamAV: "tcp://host:3310" or "unix:///run/clamav/clamd.ctl"; unset: documents are stored
+# "not scanned" (and shown so).
+CLAMD_URL = env_str("CLAMD_URL", "")
+CLAMD_TIMEOUT_SECONDS = env_int("CLAMD_TIMEOUT_SECONDS", 30, minimum=1)
+# An object in the documents prefix with no row after this long is an orphan (an upload that
+# died between storing and committing) and the sweeper removes it.
+DOCUMENT_ORPHAN_AGE_SECONDS = env_int("DOCUMENT_ORPHAN_AGE_SECONDS", 3600, minimum=60)
 
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
@@ -446,6 +466,9 @@ REST_FRAMEWORK = {
         "user": env_str("API_THROTTLE_USER", "600/min"),
         # Sign-in (token) and registration endpoints, per client IP.
         "auth": env_str("API_THROTTLE_AUTH", "10/min"),
+        # The public prescription check and dispense (prescriptions.api), per client IP.
+        "rx_verify": env_str("RX_VERIFY_RATE", "30/min"),
+        "rx_dispense": env_str("RX_DISPENSE_RATE", "10/min"),
     },
     "EXCEPTION_HANDLER": "telemed.api.exceptions.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -491,6 +514,12 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI from our own static files: no CDN, and the CSP forbids third-party scripts.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # Choice sets shared by several components get one name (otherwise a hash-suffixed one).
+    "ENUM_NAME_OVERRIDES": {
+        # Allergies and problems: active, inactive, resolved (and entered in error).
+        "ClinicalStatusEnum": "records.models.AllergyStatus",
+        "ClinicalStatusSettableEnum": "records.api.serializers.CLINICAL_STATUS_SETTABLE",
+    },
 }
 
 # --- Logging -------------------------------------------------------------------------------

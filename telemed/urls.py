@@ -15,6 +15,7 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("accounts/", include("accounts.urls")),
     path("appointments/", include("appointments.urls")),
+    path("records/", include("records.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("telemed.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -28,7 +28,7 @@ from accounts.models import (
     validate_scopes,
 )
 from accounts.policy import otp_verified
-from accounts.selectors import proxy_grant_active_for
+from accounts.selectors import admin_emails, proxy_grant_active_for
 from accounts.services.users import care_relationship_start
 from audit.services import audit_record, audit_record_denied
 from telemed.errors import ApplicationError, ConflictError
@@ -136,10 +136,6 @@ def care_relationship_end(*, actor: User, relationship: CareRelationship) -> Car
 # --- Break-glass ----------------------------------------------------------------------------
 
 
-def _admin_emails() -> list[str]:
-    return list(User.objects.filter(role=Role.ADMIN, is_active=True).order_by("pk").values_list("email", flat=True))
-
-
 def _notify_admins(access: BreakGlassAccess, recipients: Iterable[str]) -> None:
     recipients = list(recipients)
     if not recipients:
@@ -208,7 +204,7 @@ def _breakglass_open(*, actor: User, patient: User, reason: str) -> BreakGlassAc
         reason=reason,
         breakglass=True,
     )
-    recipients = _admin_emails()
+    recipients = admin_emails()
     on_commit(lambda: _notify_admins(access, recipients))
     return access
 

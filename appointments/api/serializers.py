@@ -20,26 +20,6 @@ from appointments.models import Appointment, Modality, WaitlistEntry, WaitlistOf
 REASON_MAX_LENGTH = 1000
 
 
-class ErrorSerializer(serializers.Serializer):
-    """Every error of the API: `{"detail", "code"}` (400s add `fields`)."""
-
-    class Meta:
-        ref_name = "AppointmentsError"
-
-    detail = serializers.CharField()
-    code = serializers.CharField()
-
-    def get_fields(self):
-        # `fields` is also the name of Serializer's own property: added here, not declared.
-        fields = super().get_fields()
-        fields["fields"] = serializers.DictField(
-            child=serializers.ListField(child=serializers.CharField()),
-            required=False,
-            help_text="Only with code `invalid`: the messages of each field.",
-        )
-        return fields
-
-
 # --- input fields ---------------------------------------------------------------------------
 
 

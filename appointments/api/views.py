@@ -15,7 +15,7 @@ import datetime as dt
 from django.http import HttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import BasePermission
@@ -30,7 +30,6 @@ from appointments.api.serializers import (
     REASON_MAX_LENGTH,
     AppointmentSerializer,
     DateRangeSerializer,
-    ErrorSerializer,
     InstantField,
     SlotSerializer,
     WaitlistEntrySerializer,
@@ -66,6 +65,7 @@ from appointments.services import (
     waitlist_offer_decline,
 )
 from appointments.services.booking import TRANSITIONS
+from telemed.api.schema import error_response, page_of, paginated
 
 # The slot search: how many days by default and at most (the query count does not depend on
 # it, the answer's size does).
@@ -73,29 +73,6 @@ SLOT_DAYS_DEFAULT = 14
 SLOT_DAYS_MAX = 31
 # The front desk's list when no dates are given: today and the next 13 days.
 FRONT_DESK_DAYS_DEFAULT = 14
-
-
-def _error(description: str) -> OpenApiResponse:
-    return OpenApiResponse(ErrorSerializer, description=description)
-
-
-def _page_of(name: str, item: type[serializers.Serializer]) -> serializers.Serializer:
-    """The OpenAPI shape of a page of `item` (telemed.api.pagination.DefaultPagination)."""
-    return inline_serializer(
-        name,
-        fields={
-            "count": serializers.IntegerField(),
-            "next": serializers.URLField(allow_null=True),
-            "previous": serializers.URLField(allow_null=True),
-            "results": item(many=True),
-        },
-    )
-
-
-def _paginated(request: Request, view: APIView, items, serialize) -> Response:
-    paginator = api_settings.DEFAULT_PAGINATION_CLASS()
-    page = paginator.paginate_queryset(items, request, view=view)
-    return paginator.get_paginated_response(serialize(page))
 
 
 def _appointment_json(request: Request, appointment: Appointment, *, reason_visible: bool) -> dict:
@@ -188,8 +165,10 @@ class SlotsApi(APIView):
         parameters=[InputSerializer],
         responses={
             200: OutputSerializer,
-            400: _error("invalid: no provider, no type, a bad date or time zone, `from` after `to`, over 31 days"),
-            404: _error("not_found: an unknown or unbookable provider, or an unknown or inactive type"),
+            400: error_response(
+                "invalid: no provider, no type, a bad date or time zone, `from` after `to`, over 31 days"
+            ),
+            404: error_response("not_found: an unknown or unbookable provider, or an unknown or inactive type"),
         },
     )
     def get(self, request: Request) -> Response:
@@ -236,10 +215,10 @@ class ProvidersApi(APIView):
         time_zone = serializers.CharField(source="provider_profile.time_zone")
 
     @extend_schema(
-        responses={200: _page_of("BookableProviderPage", OutputSerializer), 401: _error("not_authenticated")}
+        responses={200: page_of("BookableProviderPage", OutputSerializer), 401: error_response("not_authenticated")}
     )
     def get(self, request: Request) -> Response:
-        return _paginated(request, self, providers_bookable(), lambda page: self.OutputSerializer(page, many=True).data)
+        return paginated(request, self, providers_bookable(), lambda page: self.OutputSerializer(page, many=True).data)
 
 
 class AppointmentTypesApi(APIView):
@@ -260,10 +239,13 @@ class AppointmentTypesApi(APIView):
         )
 
     @extend_schema(
-        responses={200: _page_of("AppointmentTypeOfferedPage", OutputSerializer), 401: _error("not_authenticated")}
+        responses={
+            200: page_of("AppointmentTypeOfferedPage", OutputSerializer),
+            401: error_response("not_authenticated"),
+        }
     )
     def get(self, request: Request) -> Response:
-        return _paginated(
+        return paginated(
             request, self, appointment_types_active(), lambda page: self.OutputSerializer(page, many=True).data
         )
 
@@ -314,9 +296,9 @@ class AppointmentsApi(APIView):
         operation_id="appointments_list",
         parameters=[ListInputSerializer],
         responses={
-            200: _page_of("AppointmentPage", AppointmentSerializer),
-            400: _error("invalid: a bad date, time zone or status"),
-            404: _error("not_found: a patient the caller may not act for"),
+            200: page_of("AppointmentPage", AppointmentSerializer),
+            400: error_response("invalid: a bad date, time zone or status"),
+            404: error_response("not_found: a patient the caller may not act for"),
         },
     )
     def get(self, request: Request) -> Response:
@@ -361,7 +343,7 @@ class AppointmentsApi(APIView):
         if params.get("status"):
             appointments = appointments.filter(status__in=params["status"])
         context = {"request": request, "reason_visible": reason_visible}
-        return _paginated(
+        return paginated(
             request, self, appointments, lambda page: AppointmentSerializer(page, many=True, context=context).data
         )
 
@@ -370,10 +352,12 @@ class AppointmentsApi(APIView):
         request=BookInputSerializer,
         responses={
             201: AppointmentSerializer,
-            400: _error("invalid (field errors), slot_unavailable (a time not offered), reason_too_long, and others"),
-            403: _error("appointments_forbidden: the caller may not book for this patient"),
-            404: _error("not_found: an unknown provider, type, or a patient the caller may not act for"),
-            409: _error("slot_taken: someone else has just booked it; patient_busy"),
+            400: error_response(
+                "invalid (field errors), slot_unavailable (a time not offered), reason_too_long, and others"
+            ),
+            403: error_response("appointments_forbidden: the caller may not book for this patient"),
+            404: error_response("not_found: an unknown provider, type, or a patient the caller may not act for"),
+            409: error_response("slot_taken: someone else has just booked it; patient_busy"),
         },
     )
     def post(self, request: Request) -> Response:
@@ -398,7 +382,9 @@ class AppointmentDetailApi(APIView):
 
     OutputSerializer = AppointmentSerializer
 
-    @extend_schema(responses={200: AppointmentSerializer, 404: _error("not_found: unknown, or not yours to see")})
+    @extend_schema(
+        responses={200: AppointmentSerializer, 404: error_response("not_found: unknown, or not yours to see")}
+    )
     def get(self, request: Request, appointment_id: int) -> Response:
         access = access_appointment_for_user(request.user, appointment_id)
         return Response(_appointment_json(request, access.appointment, reason_visible=access.reason_visible))
@@ -419,9 +405,9 @@ class AppointmentCancelApi(APIView):
         request=InputSerializer,
         responses={
             200: AppointmentSerializer,
-            400: _error("invalid"),
-            404: _error("not_found"),
-            409: _error("cancellation_window_passed; invalid_transition (already cancelled, completed...)"),
+            400: error_response("invalid"),
+            404: error_response("not_found"),
+            409: error_response("cancellation_window_passed; invalid_transition (already cancelled, completed...)"),
         },
     )
     def post(self, request: Request, appointment_id: int) -> Response:
@@ -452,9 +438,9 @@ class AppointmentRescheduleApi(APIView):
         request=InputSerializer,
         responses={
             200: AppointmentSerializer,
-            400: _error("invalid; slot_unavailable (a time not offered)"),
-            404: _error("not_found"),
-            409: _error("slot_taken; patient_busy; cancellation_window_passed; invalid_transition"),
+            400: error_response("invalid; slot_unavailable (a time not offered)"),
+            404: error_response("not_found"),
+            409: error_response("slot_taken; patient_busy; cancellation_window_passed; invalid_transition"),
         },
     )
     def post(self, request: Request, appointment_id: int) -> Response:
@@ -485,10 +471,10 @@ class AppointmentStatusApi(APIView):
         request=InputSerializer,
         responses={
             200: AppointmentSerializer,
-            400: _error("invalid (an unknown verb); too_early (no_show before the start)"),
-            403: _error("appointments_forbidden: not staff, or not the provider for start/complete"),
-            404: _error("not_found"),
-            409: _error("invalid_transition: not from the current status"),
+            400: error_response("invalid (an unknown verb); too_early (no_show before the start)"),
+            403: error_response("appointments_forbidden: not staff, or not the provider for start/complete"),
+            404: error_response("not_found"),
+            409: error_response("invalid_transition: not from the current status"),
         },
     )
     def post(self, request: Request, appointment_id: int) -> Response:
@@ -510,7 +496,7 @@ class AppointmentIcsApi(APIView):
     @extend_schema(
         responses={
             (200, "text/calendar"): OpenApiResponse(OpenApiTypes.BINARY, description="An iCalendar (RFC 5545) file."),
-            (404, "application/json"): _error("not_found"),
+            (404, "application/json"): error_response("not_found"),
         }
     )
     def get(self, request: Request, appointment_id: int) -> HttpResponse:
@@ -553,9 +539,9 @@ class WaitlistApi(APIView):
         operation_id="waitlist_list",
         parameters=[ListInputSerializer],
         responses={
-            200: _page_of("WaitlistEntryPage", WaitlistEntrySerializer),
-            403: _error("patients_only"),
-            404: _error("not_found: a patient the caller may not act for"),
+            200: page_of("WaitlistEntryPage", WaitlistEntrySerializer),
+            403: error_response("patients_only"),
+            404: error_response("not_found: a patient the caller may not act for"),
         },
     )
     def get(self, request: Request) -> Response:
@@ -564,7 +550,7 @@ class WaitlistApi(APIView):
         patient, _appointments = appointments_for_patient(
             request.user, query.validated_data.get("patient") or request.user.pk, action="appointments.waitlist.view"
         )
-        return _paginated(
+        return paginated(
             request,
             self,
             waitlist_entries_for_patient(patient).select_related("patient"),
@@ -576,9 +562,9 @@ class WaitlistApi(APIView):
         request=JoinInputSerializer,
         responses={
             201: WaitlistEntrySerializer,
-            400: _error("invalid; waitlist_dates_invalid (before today, past the horizon, or reversed)"),
-            403: _error("patients_only; appointments_forbidden"),
-            404: _error("not_found: an unknown provider, type, or a patient the caller may not act for"),
+            400: error_response("invalid; waitlist_dates_invalid (before today, past the horizon, or reversed)"),
+            403: error_response("patients_only; appointments_forbidden"),
+            404: error_response("not_found: an unknown provider, type, or a patient the caller may not act for"),
         },
     )
     def post(self, request: Request) -> Response:
@@ -602,12 +588,12 @@ class WaitlistEntryApi(APIView):
 
     OutputSerializer = WaitlistEntrySerializer
 
-    @extend_schema(responses={200: WaitlistEntrySerializer, 404: _error("not_found")})
+    @extend_schema(responses={200: WaitlistEntrySerializer, 404: error_response("not_found")})
     def get(self, request: Request, entry_id: int) -> Response:
         entry = access_waitlist_entry_for_user(request.user, entry_id)
         return Response(WaitlistEntrySerializer(entry).data)
 
-    @extend_schema(responses={204: None, 404: _error("not_found")})
+    @extend_schema(responses={204: None, 404: error_response("not_found")})
     def delete(self, request: Request, entry_id: int) -> Response:
         entry = access_waitlist_entry_for_user(request.user, entry_id)
         waitlist_leave(actor=request.user, entry=entry)
@@ -619,7 +605,7 @@ class WaitlistOfferApi(APIView):
 
     OutputSerializer = WaitlistOfferSerializer
 
-    @extend_schema(responses={200: WaitlistOfferSerializer, 404: _error("not_found")})
+    @extend_schema(responses={200: WaitlistOfferSerializer, 404: error_response("not_found")})
     def get(self, request: Request, offer_id: int) -> Response:
         offer = access_waitlist_offer_for_user(request.user, offer_id)
         return Response(WaitlistOfferSerializer(offer).data)
@@ -634,8 +620,8 @@ class WaitlistOfferAcceptApi(APIView):
         request=None,
         responses={
             201: AppointmentSerializer,
-            404: _error("not_found"),
-            409: _error("offer_not_pending; offer_expired; patient_busy"),
+            404: error_response("not_found"),
+            409: error_response("offer_not_pending; offer_expired; patient_busy"),
         },
     )
     def post(self, request: Request, offer_id: int) -> Response:
@@ -651,7 +637,11 @@ class WaitlistOfferDeclineApi(APIView):
 
     @extend_schema(
         request=None,
-        responses={200: WaitlistOfferSerializer, 404: _error("not_found"), 409: _error("offer_not_pending")},
+        responses={
+            200: WaitlistOfferSerializer,
+            404: error_response("not_found"),
+            409: error_response("offer_not_pending"),
+        },
     )
     def post(self, request: Request, offer_id: int) -> Response:
         offer = access_waitlist_offer_for_user(request.user, offer_id)

@@ -5,10 +5,11 @@ from django.urls import reverse
 
 from accounts.mfa.testing import otp_force_login
 from appointments.models import Appointment, AppointmentType, ClinicSettings, WeeklyAvailability
-from appointments.selectors import slots_between, zone_or_default
+from appointments.selectors import slots_between
 from appointments.services import appointment_book
 from appointments.tests.conftest import paris
 from audit.models import AuditEvent
+from telemed.timezones import zone_or_default
 
 pytestmark = pytest.mark.django_db
 

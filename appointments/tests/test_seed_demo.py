@@ -9,9 +9,10 @@ from django.utils import timezone
 from accounts.models import CareRelationship, ProviderProfile, User
 from appointments.management.commands.seed_demo_appointments import DEMO_BOOKINGS, DEMO_DOCTORS
 from appointments.models import Appointment, AppointmentType, Modality, WeeklyAvailability
-from appointments.selectors import slots_between, zone_or_default
+from appointments.selectors import slots_between
 from appointments.services import appointment_book
 from audit.models import AuditEvent
+from telemed.timezones import zone_or_default
 
 pytestmark = pytest.mark.django_db
 

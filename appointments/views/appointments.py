@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
-from urllib.parse import unquote
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -34,7 +33,6 @@ from appointments.selectors import (
     slots_for_dates,
     waitlist_entries_for_patient,
     waitlist_offers_pending_for_patient,
-    zone_or_default,
 )
 from appointments.services import (
     appointment_cancel,
@@ -45,6 +43,7 @@ from appointments.services import (
     waitlist_offer_decline,
 )
 from telemed.errors import ApplicationError
+from telemed.timezones import viewer_zone
 
 # How many days a slot picker shows at once, and how far "previous/next week" moves it.
 PICKER_DAYS = 14
@@ -56,11 +55,6 @@ CANCELLABLE = (Appointment.Status.REQUESTED, Appointment.Status.CONFIRMED, Appoi
 
 
 # --- shared by the appointments pages -------------------------------------------------------
-
-
-def viewer_zone(request: HttpRequest) -> zoneinfo.ZoneInfo:
-    """The viewer's zone: the `tz` cookie that static/js/time-zone.js sets, else the clinic's."""
-    return zone_or_default(unquote(request.COOKIES.get("tz", "")))
 
 
 def patient_appointments_for_request(request: HttpRequest, *, action: str) -> tuple[User, QuerySet[Appointment]]:

@@ -24,10 +24,10 @@ from appointments.selectors import (
     calendar_feed_appointments,
     calendar_feed_for_token,
     calendar_feed_for_user,
-    zone_or_default,
 )
 from appointments.services import calendar_feed_reset, calendar_feed_revoke, feed_token_hash
 from appointments.services.calendar import calendar_feed_fetched
+from telemed.timezones import viewer_zone
 
 ICS_CONTENT_TYPE = "text/calendar; charset=utf-8"
 FEED_NAME = "Telemed"
@@ -71,7 +71,7 @@ def calendar_settings(request: HttpRequest) -> HttpResponse:
         {
             "feed": calendar_feed_for_user(request.user),  # type: ignore[arg-type]
             "feed_url": feed_url,
-            "time_zone": zone_or_default(request.COOKIES.get("tz")),
+            "time_zone": viewer_zone(request),
         },
     )
 

@@ -9,4 +9,5 @@ urlpatterns = [
     path("ping/", views.PingApi.as_view(), name="ping"),
     path("", include("accounts.api.urls")),
     path("", include("appointments.api.urls")),
+    path("", include("records.api.urls")),
 ]

@@ -38,7 +38,10 @@ SECTIONS: list[Section] = [
     Section("Appointments", "appointments:list", frozenset({Role.PATIENT}), "Book, join or change a visit."),
     Section("Messages", "messaging:inbox", frozenset({Role.PATIENT}), "Write to your care team and read replies."),
     Section(
-        "My chart", "records:my_chart", frozenset({Role.PATIENT}), "Allergies, conditions, medicines and documents."
+        "My health",
+        "records:my_health",
+        frozenset({Role.PATIENT}),
+        "Allergies, problems, medicines, vital signs, visit notes and documents.",
     ),
     Section(
         "Prescriptions", "prescriptions:list", frozenset({Role.PATIENT}), "Your prescriptions and refill requests."
@@ -52,7 +55,12 @@ SECTIONS: list[Section] = [
         frozenset({Role.NURSE, Role.ADMIN}),
         "Today's appointments across providers: check-ins and no-shows.",
     ),
-    Section("Patients", "records:patient_list", PROVIDERS_AND_ADMIN, "The patients in your care."),
+    Section(
+        "Charts",
+        "records:patients",
+        frozenset({Role.DOCTOR, Role.NURSE}),
+        "The charts of the patients in your care, and home readings to acknowledge.",
+    ),
     Section("Inbox", "messaging:inbox", PROVIDERS_AND_ADMIN, "Messages from patients and colleagues."),
     Section(
         "Consultations",

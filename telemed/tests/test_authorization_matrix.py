@@ -90,6 +90,18 @@ class World:
 
 BAD_TOKEN = {"uidb64": "MQ", "token": "made-up-token"}
 
+
+def _chart_readers(status: int = 200, **overrides: Any) -> dict[str, Any]:
+    """Those who may read the world's patient's chart meet `status`; outsiders 404."""
+    readers = {"patient": status, "proxy": status, "doctor": status, "nurse": status}
+    return expect(404, **{"anonymous": LOGIN, **readers, **overrides})
+
+
+def _doctor_form(status: int = 400) -> dict[str, Any]:
+    """A change only the patient's doctor makes: other readers of the chart meet 403."""
+    return _chart_readers(403, doctor=status)
+
+
 MATRIX: dict[str, Route] = {
     # --- public ---------------------------------------------------------------------------
     "home": Route(public()),
@@ -204,6 +216,68 @@ MATRIX: dict[str, Route] = {
     "appointments:day": Route(clinicians(admin=200)),
     "appointments:week": Route(clinicians(admin=200)),
     "appointments:front_desk": Route(clinicians(admin=200)),
+    # --- records: pages ------------------------------------------------------------------------
+    # "My health" is the patient's side: the patient, or the proxy (who has not switched: their
+    # own chart); doctors and nurses are sent to their charts; an unverified patient and an
+    # admin see nothing.
+    "records:my_health": Route(
+        expect(404, anonymous=LOGIN, patient=200, proxy=200, doctor=302, doctor_no_care=302, nurse=302)
+    ),
+    # The patient's own access log; anyone else (the proxy included) reads only their own.
+    "records:access_log": Route(expect(404, anonymous=LOGIN, patient=200, proxy=200)),
+    "records:patients": Route(clinicians()),
+    # A chart, by its patient's id: those the policy lets read it (the proxy with records.view).
+    "records:chart": Route(_chart_readers(), kwargs=lambda w: {"patient_id": w.patient.pk}),
+    # Doctor-only forms, posted empty: the doctor meets the form's errors (400); readers who
+    # may not change this part of the chart meet 403; everyone else 404.
+    "records:allergy_add": Route(_doctor_form(), kwargs=lambda w: {"patient_id": w.patient.pk}, method="post"),
+    "records:condition_add": Route(_doctor_form(), kwargs=lambda w: {"patient_id": w.patient.pk}, method="post"),
+    "records:medication_add": Route(_doctor_form(), kwargs=lambda w: {"patient_id": w.patient.pk}, method="post"),
+    "records:immunization_add": Route(_doctor_form(), kwargs=lambda w: {"patient_id": w.patient.pk}, method="post"),
+    "records:note_new": Route(_doctor_form(200), kwargs=lambda w: {"patient_id": w.patient.pk}),
+    "records:entry_edit": Route(
+        _doctor_form(200), kwargs=lambda w: {"kind": "allergy", "entry_id": w.objects["allergy"].pk}
+    ),
+    "records:entry_error": Route(
+        _doctor_form(200), kwargs=lambda w: {"kind": "allergy", "entry_id": w.objects["allergy"].pk}
+    ),
+    # Vitals: the patient (home readings), the doctor and the nurse; the proxy may only read.
+    "records:vitals_add": Route(
+        _chart_readers(400, proxy=403), kwargs=lambda w: {"patient_id": w.patient.pk}, method="post"
+    ),
+    # The doctor acknowledges the home reading (302); the nurse then finds it done (302 with a message).
+    "records:vitals_acknowledge": Route(
+        _chart_readers(302, patient=403, proxy=403),
+        kwargs=lambda w: {"vitals_id": w.objects["vitals"].pk},
+        method="post",
+    ),
+    # Uploads: the patient and the doctor (an empty form: 400); the nurse and the proxy read only.
+    "records:document_upload": Route(
+        _chart_readers(400, nurse=403, proxy=403), kwargs=lambda w: {"patient_id": w.patient.pk}, method="post"
+    ),
+    "records:document_download": Route(
+        _chart_readers(), kwargs=lambda w: {"public_id": w.objects["document"].public_id}
+    ),
+    # The confirm page: whoever may add documents (the patient, a doctor); readers meet 403.
+    "records:document_withdraw": Route(
+        expect(404, anonymous=LOGIN, patient=200, doctor=200, nurse=403, proxy=403),
+        kwargs=lambda w: {"public_id": w.objects["document"].public_id},
+    ),
+    # A signed note: whoever reads the chart. A draft is the doctors' (the author discards it).
+    "records:note": Route(_chart_readers(), kwargs=lambda w: {"note_id": w.objects["note"].pk}),
+    "records:note_amend": Route(_doctor_form(), kwargs=lambda w: {"note_id": w.objects["note"].pk}, method="post"),
+    # The patient's side never learns that a draft exists: 404, as for any other id.
+    "records:note_discard": Route(
+        _doctor_form(200) | {"patient": 404, "proxy": 404}, kwargs=lambda w: {"note_id": w.objects["draft"].pk}
+    ),
+    # --- records: the patient's copy (export) ---------------------------------------------------
+    # The patient's own record, or the one a proxy acts for (the world's proxy has not switched:
+    # their own). Staff are no patient (404; clinicians read the chart); an unverified patient
+    # sees no health data. The API entries live here too, with the pages.
+    "records:export_json": Route(expect(404, anonymous=LOGIN, patient=200, proxy=200)),
+    "records:export_pdf": Route(expect(404, anonymous=LOGIN, patient=200, proxy=200)),
+    "api:records_export_json": Route(expect(404, anonymous=401, patient=200, proxy=200)),
+    "api:records_export_pdf": Route(expect(404, anonymous=401, patient=200, proxy=200)),
     # --- API ----------------------------------------------------------------------------------
     "api:ping": Route(expect(200, anonymous=401)),
     "api:token": Route(public(405)),
@@ -261,6 +335,97 @@ MATRIX: dict[str, Route] = {
         kwargs=lambda w: {"offer_id": w.objects["offer"].pk},
         method="post",
     ),
+    # --- API: records ---------------------------------------------------------------------------
+    # The chart's readers: the patient, their proxy (records.view), the caring doctor (who also
+    # holds a break-glass) and the care-team nurse. Writes check the chart before the body: a
+    # reader who may not write meets 403, a writer's empty form 415 (JSON only), outsiders 404.
+    "api:records_chart": Route(
+        expect(404, anonymous=401, patient=200, proxy=200, doctor=200, nurse=200),
+        kwargs=lambda w: {"patient_id": w.patient.pk},
+    ),
+    "api:records_allergies": Route(
+        expect(404, anonymous=401, patient=200, proxy=200, doctor=200, nurse=200),
+        kwargs=lambda w: {"patient_id": w.patient.pk},
+    ),
+    "api:records_conditions": Route(
+        expect(404, anonymous=401, patient=200, proxy=200, doctor=200, nurse=200),
+        kwargs=lambda w: {"patient_id": w.patient.pk},
+    ),
+    "api:records_medications": Route(
+        expect(404, anonymous=401, patient=200, proxy=200, doctor=200, nurse=200),
+        kwargs=lambda w: {"patient_id": w.patient.pk},
+    ),
+    "api:records_immunizations": Route(
+        expect(404, anonymous=401, patient=200, proxy=200, doctor=200, nurse=200),
+        kwargs=lambda w: {"patient_id": w.patient.pk},
+    ),
+    "api:records_vitals": Route(
+        expect(404, anonymous=401, patient=200, proxy=200, doctor=200, nurse=200),
+        kwargs=lambda w: {"patient_id": w.patient.pk},
+    ),
+    "api:records_notes": Route(
+        expect(404, anonymous=401, patient=200, proxy=200, doctor=200, nurse=200),
+        kwargs=lambda w: {"patient_id": w.patient.pk},
+    ),
+    "api:records_documents": Route(
+        expect(404, anonymous=401, patient=200, proxy=200, doctor=200, nurse=200),
+        kwargs=lambda w: {"patient_id": w.patient.pk},
+    ),
+    "api:records_entry": Route(
+        expect(404, anonymous=401, patient=200, proxy=200, doctor=200, nurse=200),
+        kwargs=lambda w: {"kind": "allergies", "entry_id": w.objects["allergy"].pk},
+    ),
+    "api:records_entry_error": Route(
+        expect(404, anonymous=401, patient=403, proxy=403, nurse=403, doctor=415),
+        kwargs=lambda w: {"kind": "allergies", "entry_id": w.objects["allergy"].pk},
+        method="post",
+    ),
+    # No body: the doctor really acknowledges the home reading; the nurse, after them, finds it done.
+    "api:records_vitals_acknowledge": Route(
+        expect(404, anonymous=401, patient=403, proxy=403, doctor=200, nurse=409),
+        kwargs=lambda w: {"vitals_id": w.objects["vitals"].pk},
+        method="post",
+    ),
+    # The patient corrects their own home reading; clinicians too.
+    "api:records_vitals_error": Route(
+        expect(404, anonymous=401, patient=415, proxy=403, doctor=415, nurse=415),
+        kwargs=lambda w: {"vitals_id": w.objects["vitals"].pk},
+        method="post",
+    ),
+    # A draft: the patient's side meets 404 (signed notes only).
+    "api:records_note": Route(
+        expect(404, anonymous=401, doctor=200, nurse=200), kwargs=lambda w: {"note_id": w.objects["draft"].pk}
+    ),
+    # No body: the doctor, its author, really signs the draft. Personas go in order: the patient
+    # meets the draft as a 404 whatever it asks (as when reading it); by the nurse's and the
+    # proxy's turn it is signed, readable, and not theirs to sign (403).
+    "api:records_note_sign": Route(
+        expect(404, anonymous=401, doctor=200, nurse=403, proxy=403),
+        kwargs=lambda w: {"note_id": w.objects["draft"].pk},
+        method="post",
+    ),
+    "api:records_note_amend": Route(
+        expect(404, anonymous=401, patient=403, proxy=403, doctor=415, nurse=403),
+        kwargs=lambda w: {"note_id": w.objects["note"].pk},
+        method="post",
+    ),
+    "api:records_document": Route(
+        expect(404, anonymous=401, patient=200, proxy=200, doctor=200, nurse=200),
+        kwargs=lambda w: {"public_id": w.objects["document"].public_id},
+    ),
+    "api:records_document_download": Route(
+        expect(404, anonymous=401, patient=200, proxy=200, doctor=200, nurse=200),
+        kwargs=lambda w: {"public_id": w.objects["document"].public_id},
+    ),
+    # The patient withdraws their own upload; a doctor any document.
+    "api:records_document_error": Route(
+        expect(404, anonymous=401, patient=415, proxy=403, doctor=415, nurse=403),
+        kwargs=lambda w: {"public_id": w.objects["document"].public_id},
+        method="post",
+    ),
+    # Everyone's own log: the proxy persona is a verified patient too (their log is empty);
+    # staff and an unverified patient have none.
+    "api:records_access_log": Route(expect(404, anonymous=401, patient=200, proxy=200)),
 }
 
 # Every route of the Django admin: only an OTP-verified clinic admin gets in; everyone else is
@@ -355,8 +520,29 @@ def world(request, patient, proxy, doctor, nurse):
         "breakglass": BreakGlassAccessFactory(clinician=doctor, patient=patient),
         "appointment": AppointmentFactory(patient=patient, provider=doctor),
         "offer": WaitlistOfferFactory(entry=WaitlistEntryFactory(patient=patient, provider=doctor)),
+        **_chart_objects(patient, doctor),
     }
     return World(users=users, objects=objects)
+
+
+def _chart_objects(patient, doctor) -> dict[str, Any]:
+    """A small chart for `patient`: an allergy, a home reading, a signed note, a draft, a document."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from accounts.tests.factories import otp_verified_user
+    from records.services import chart, documents, notes
+
+    clinician = otp_verified_user(doctor)
+    signed = notes.note_create(actor=clinician, patient=patient, subjective="Cough for a week.", plan="Rest.")
+    return {
+        "allergy": chart.allergy_record(actor=clinician, patient=patient, substance="Penicillin", severity="severe"),
+        "vitals": chart.vitals_record(actor=patient, patient=patient, measurements={"heart_rate_bpm": 72}),
+        "note": notes.note_sign(signed, actor=clinician),
+        "draft": notes.note_create(actor=clinician, patient=patient, subjective="Draft."),
+        "document": documents.document_upload(
+            actor=patient, patient=patient, upload=SimpleUploadedFile("result.txt", b"Hb 13.5 g/dL\n"), title="Lab"
+        ),
+    }
 
 
 def _bookable(world: World) -> dict[str, Any]:

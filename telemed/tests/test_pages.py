@@ -52,11 +52,11 @@ def get_as(client, user, url="/"):
     ("persona", "expected_menu"),
     [
         (None, ["Home", "Sign in"]),
-        ("patient", ["Home", "Appointments"]),
-        ("doctor", ["My schedule", "Emergency access"]),
-        ("nurse", ["Front desk", "Emergency access"]),
+        ("patient", ["Home", "Appointments", "My health"]),
+        ("doctor", ["My schedule", "Charts", "Emergency access"]),
+        ("nurse", ["Front desk", "Charts", "Emergency access"]),
         ("admin", ["Front desk", *ADMIN_SECTIONS, "Admin"]),
-        ("outsider_patient", ["Home", "Appointments"]),
+        ("outsider_patient", ["Home", "Appointments", "My health"]),
     ],
 )
 def test_the_menu_shows_only_the_sections_of_the_role_that_exist(client, request, persona, expected_menu):
@@ -76,9 +76,17 @@ def test_the_menu_shows_only_the_sections_of_the_role_that_exist(client, request
     ("persona", "expected_menu", "expected_cards"),
     [
         (None, ["Home", "Sign in"], []),
-        ("patient", ["Home", "Appointments", "Messages"], ["Appointments", "Messages"]),
-        ("doctor", ["My schedule", "Inbox", "Emergency access"], ["My schedule", "Inbox", "Emergency access"]),
-        ("nurse", ["Front desk", "Inbox", "Emergency access"], ["Front desk", "Inbox", "Emergency access"]),
+        ("patient", ["Home", "Appointments", "Messages", "My health"], ["Appointments", "Messages", "My health"]),
+        (
+            "doctor",
+            ["My schedule", "Charts", "Inbox", "Emergency access"],
+            ["My schedule", "Charts", "Inbox", "Emergency access"],
+        ),
+        (
+            "nurse",
+            ["Front desk", "Charts", "Inbox", "Emergency access"],
+            ["Front desk", "Charts", "Inbox", "Emergency access"],
+        ),
         (
             "admin",
             ["Front desk", "Inbox", *ADMIN_SECTIONS, "Admin"],

@@ -5,7 +5,8 @@ when DEBUG is off unless --force, because well-known passwords on a production d
 would be an open door.
 
 At the end it runs `seed_demo_appointments` (appointment types, the doctors' hours, a few
-bookings; idempotent too) by name: accounts sits below the domain apps and imports none.
+bookings) and `seed_demo_records` (the patients' charts), idempotent too, by name: accounts
+sits below the domain apps and imports none.
 """
 
 from __future__ import annotations
@@ -110,3 +111,5 @@ class Command(BaseCommand):
 
         # DEBUG (or --force) was checked above.
         call_command("seed_demo_appointments", force=True, stdout=self.stdout, stderr=self.stderr)
+        # Charts last: the drafts of visit notes link to the appointments just booked.
+        call_command("seed_demo_records", force=True, stdout=self.stdout, stderr=self.stderr)

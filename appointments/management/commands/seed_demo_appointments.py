@@ -16,7 +16,6 @@ from django.utils import timezone
 
 from accounts.models import Role, User
 from appointments.models import Modality, Weekday
-from appointments.selectors import zone_or_default
 from appointments.services.demo import (
     TypeSpec,
     WindowSpec,
@@ -25,6 +24,7 @@ from appointments.services.demo import (
     provider_time_zone_ensure,
     weekly_hours_ensure,
 )
+from telemed.timezones import zone_or_default
 
 VIDEO = "Video consultation"
 IN_PERSON = "In-person visit"

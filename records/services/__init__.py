@@ -1,0 +1,1 @@
+"""Writes to the chart (see records.services.chart, .notes, .documents)."""
