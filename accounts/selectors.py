@@ -198,6 +198,11 @@ def user_find_active(email: str) -> User | None:
     return User.objects.filter(email__iexact=value, is_active=True).first() if value else None
 
 
+def users_active_by_email(emails: set[str]) -> dict[str, User]:
+    """The active users with these exact emails, by email (demo seeding by name)."""
+    return {user.email: user for user in User.objects.filter(email__in=emails, is_active=True)}
+
+
 def own_profile(user: User) -> PatientProfile | ProviderProfile | None:
     """The signed-in user's own profile row (patients and providers), for their settings page."""
     if user.role == Role.PATIENT:

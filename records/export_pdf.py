@@ -12,56 +12,13 @@ from __future__ import annotations
 import datetime as dt
 import io
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
 from django.utils import timezone
 
 from records.models import Source
-
-DEJAVU_DIR = Path("/usr/share/fonts/truetype/dejavu")
-
-
-@dataclass(frozen=True)
-class _Fonts:
-    regular: str
-    bold: str
-    name: str  # what the fonts are, for the reader of this code and the tests
-
-
-@lru_cache(maxsize=1)
-def _fonts() -> _Fonts:
-    """DejaVu Sans (Debian's fonts-dejavu-core: Latin, Greek, Cyrillic and more) when installed,
-    else Bitstream Vera, which reportlab ships (Latin-1: the accents of western European
-    names). Both are embedded TrueType fonts with a Unicode map, so the text can be searched
-    and copied. The PDF's standard Helvetica is not used: it has no glyph outside Latin-1 and
-    no embedded map."""
-    import reportlab
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.ttfonts import TTFont
-
-    bundled = Path(reportlab.__file__).parent / "fonts"
-    candidates = [
-        ("DejaVu", DEJAVU_DIR / "DejaVuSans.ttf", DEJAVU_DIR / "DejaVuSans-Bold.ttf"),
-        ("Vera", bundled / "Vera.ttf", bundled / "VeraBd.ttf"),
-    ]
-    for name, regular, bold in candidates:
-        if regular.exists() and bold.exists():
-            pdfmetrics.registerFont(TTFont(f"Telemed{name}", str(regular)))
-            pdfmetrics.registerFont(TTFont(f"Telemed{name}-Bold", str(bold)))
-            # So that <b> in a paragraph finds the bold face.
-            pdfmetrics.registerFontFamily(
-                f"Telemed{name}",
-                normal=f"Telemed{name}",
-                bold=f"Telemed{name}-Bold",
-                italic=f"Telemed{name}",
-                boldItalic=f"Telemed{name}-Bold",
-            )
-            return _Fonts(regular=f"Telemed{name}", bold=f"Telemed{name}-Bold", name=name)
-    return _Fonts(regular="Helvetica", bold="Helvetica-Bold", name="Helvetica")
+from telemed.pdf_fonts import pdf_fonts
 
 
 def _text(value: Any) -> str:
@@ -103,7 +60,7 @@ def render_record_pdf(record: dict[str, Any]) -> bytes:
     from reportlab.lib.units import mm
     from reportlab.platypus import KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-    fonts = _fonts()
+    fonts = pdf_fonts()
     base = getSampleStyleSheet()
     body = ParagraphStyle("body", parent=base["BodyText"], fontName=fonts.regular, fontSize=9, leading=11.5)
     cell = ParagraphStyle("cell", parent=body, fontSize=8, leading=10)

@@ -519,6 +519,12 @@ SPECTACULAR_SETTINGS = {
         # Allergies and problems: active, inactive, resolved (and entered in error).
         "ClinicalStatusEnum": "records.models.AllergyStatus",
         "ClinicalStatusSettableEnum": "records.api.serializers.CLINICAL_STATUS_SETTABLE",
+        # Two apps have a Route and a Severity: name each, so records' names stay as they were.
+        "RouteEnum": "records.models.Route",
+        "SeverityEnum": "records.models.Severity",
+        "PrescriptionRouteEnum": "prescriptions.models.Route",
+        "PrescriptionStatusEnum": "prescriptions.models.PrescriptionStatus",
+        "WarningSeverityEnum": "prescriptions.models.WarningSeverity",
     },
 }
 

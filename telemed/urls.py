@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
 from accounts.mfa.admin_site import PortalAdminSite
+from prescriptions.views import verify
 from telemed import health, views
 from telemed.api.docs import ApiDocsView
 
@@ -16,6 +17,9 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("appointments/", include("appointments.urls")),
     path("records/", include("records.urls")),
+    path("prescriptions/", include("prescriptions.urls")),
+    # What the paper's QR code opens (public): no trailing slash, the URL is printed.
+    path("verify/rx/<str:public_id>", verify.rx_verify_page, name="rx_verify"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("telemed.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

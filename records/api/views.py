@@ -28,7 +28,6 @@ from drf_spectacular.utils import (
     extend_schema_view,
 )
 from rest_framework import serializers, status
-from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -91,6 +90,7 @@ from records.services.chart import (
 )
 from records.services.documents import document_mark_entered_in_error, document_open, document_upload
 from records.services.notes import SOAP_FIELDS, note_amend, note_create, note_discard, note_sign, note_update
+from telemed.api.negotiation import JsonErrorsWhateverAccepted
 from telemed.api.schema import error_response, page_of, paginated
 
 REASON_MAX_LENGTH = 2000
@@ -741,17 +741,6 @@ class DocumentApi(APIView):
     def get(self, request: Request, public_id: Any) -> Response:
         document, _access = access_document_for_user(request.user, public_id, action=VIEW_ACTION)
         return Response(DocumentSerializer(document, context={"request": request}).data)
-
-
-class JsonErrorsWhateverAccepted(BaseContentNegotiation):
-    """A download answers with the file's own type; an error is JSON whatever the client asked
-    for (a client asking for `application/pdf` must get the 404, not a 406)."""
-
-    def select_parser(self, request, parsers):
-        return parsers[0] if parsers else None
-
-    def select_renderer(self, request, renderers, format_suffix=None):
-        return renderers[0], renderers[0].media_type
 
 
 class DocumentDownloadApi(APIView):

@@ -10,4 +10,5 @@ urlpatterns = [
     path("", include("accounts.api.urls")),
     path("", include("appointments.api.urls")),
     path("", include("records.api.urls")),
+    path("", include("prescriptions.api.urls")),
 ]

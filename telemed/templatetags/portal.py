@@ -61,6 +61,18 @@ SECTIONS: list[Section] = [
         frozenset({Role.DOCTOR, Role.NURSE}),
         "The charts of the patients in your care, and home readings to acknowledge.",
     ),
+    Section(
+        "Prescriptions",
+        "prescriptions:list",
+        frozenset({Role.DOCTOR}),
+        "Write and sign prescriptions; answer refill requests.",
+    ),
+    Section(
+        "Prescriptions",
+        "prescriptions:list",
+        frozenset({Role.NURSE}),
+        "The prescriptions of the patients in your care, to read.",
+    ),
     Section("Inbox", "messaging:inbox", PROVIDERS_AND_ADMIN, "Messages from patients and colleagues."),
     Section(
         "Consultations",

@@ -270,6 +270,39 @@ MATRIX: dict[str, Route] = {
     "records:note_discard": Route(
         _doctor_form(200) | {"patient": 404, "proxy": 404}, kwargs=lambda w: {"note_id": w.objects["draft"].pk}
     ),
+    # --- prescriptions: pages -------------------------------------------------------------------
+    # "rx" is the patient's signed prescription by the `doctor` persona, "rx_draft" a draft of
+    # theirs, "refill" an open refill request on "rx". Readers are the chart's readers; drafts
+    # are the clinicians' only; changes are the caring doctor's (others who may read meet 403).
+    "prescriptions:list": Route(signed_in(200, other_patient=404, doctor_no_care=200, admin=404)),
+    # Without ?patient= the editor sends back to the list (where a doctor picks a patient).
+    "prescriptions:new": Route(expect(302, anonymous=LOGIN)),
+    "prescriptions:detail": Route(_chart_readers(), kwargs=lambda w: {"pk": w.objects["rx"].pk}),
+    "prescriptions:edit": Route(
+        _chart_readers(404, doctor=200, nurse=403), kwargs=lambda w: {"pk": w.objects["rx_draft"].pk}
+    ),
+    # The draft repeats the signed "rx": the duplicate warning needs a reason before any code.
+    "prescriptions:sign": Route(
+        _chart_readers(404, doctor=409, nurse=403), kwargs=lambda w: {"pk": w.objects["rx_draft"].pk}, method="post"
+    ),
+    "prescriptions:cancel": Route(_doctor_form(), kwargs=lambda w: {"pk": w.objects["rx"].pk}, method="post"),
+    "prescriptions:revise": Route(_doctor_form(302), kwargs=lambda w: {"pk": w.objects["rx"].pk}, method="post"),
+    "prescriptions:pdf": Route(_chart_readers(), kwargs=lambda w: {"pk": w.objects["rx"].pk}),
+    # The open request makes a second one a 409 for the patient's side.
+    "prescriptions:refill_request": Route(
+        _chart_readers(403, patient=409, proxy=409), kwargs=lambda w: {"pk": w.objects["rx"].pk}, method="post"
+    ),
+    "prescriptions:refill_queue": Route(expect(404, anonymous=LOGIN, doctor=200, doctor_no_care=200)),
+    "prescriptions:refill_approve": Route(
+        _doctor_form(), kwargs=lambda w: {"pk": w.objects["refill"].pk}, method="post"
+    ),
+    "prescriptions:refill_decline": Route(
+        _doctor_form(), kwargs=lambda w: {"pk": w.objects["refill"].pk}, method="post"
+    ),
+    "prescriptions:keys": Route(expect(404, anonymous=LOGIN, doctor=200, doctor_no_care=200)),
+    "prescriptions:key_rotate": Route(expect(404, anonymous=LOGIN, doctor=302, doctor_no_care=302), method="post"),
+    # Public: the paper's holder. Without the check code (?c=) the page says "not found".
+    "rx_verify": Route(public(404), kwargs=lambda w: {"public_id": w.objects["rx"].public_id}),
     # --- records: the patient's copy (export) ---------------------------------------------------
     # The patient's own record, or the one a proxy acts for (the world's proxy has not switched:
     # their own). Staff are no patient (404; clinicians read the chart); an unverified patient
@@ -426,6 +459,67 @@ MATRIX: dict[str, Route] = {
     # Everyone's own log: the proxy persona is a verified patient too (their log is empty);
     # staff and an unverified patient have none.
     "api:records_access_log": Route(expect(404, anonymous=401, patient=200, proxy=200)),
+    # --- API: prescriptions ---------------------------------------------------------------------
+    # Lists: the patient's side and doctors see their own (a doctor what they wrote); nurses and
+    # admins must name a patient (?patient=, 400 without). Writes check who may act before the
+    # body: a reader who may not meets 403, a writer's empty form 415 (JSON only).
+    "api:prescriptions_list": Route(
+        expect(404, anonymous=401, patient=200, proxy=200, doctor=200, doctor_no_care=200, nurse=400, admin=400)
+    ),
+    "api:prescriptions_detail": Route(
+        expect(404, anonymous=401, patient=200, proxy=200, doctor=200, nurse=200),
+        kwargs=lambda w: {"prescription_id": w.objects["rx"].pk},
+    ),
+    "api:prescriptions_check": Route(
+        expect(404, anonymous=401, doctor=200, nurse=403),
+        kwargs=lambda w: {"prescription_id": w.objects["rx_draft"].pk},
+        method="post",
+    ),
+    "api:prescriptions_sign": Route(
+        expect(404, anonymous=401, doctor=415, nurse=403),
+        kwargs=lambda w: {"prescription_id": w.objects["rx_draft"].pk},
+        method="post",
+    ),
+    "api:prescriptions_cancel": Route(
+        expect(404, anonymous=401, patient=403, proxy=403, doctor=415, nurse=403),
+        kwargs=lambda w: {"prescription_id": w.objects["rx"].pk},
+        method="post",
+    ),
+    "api:prescriptions_revise": Route(
+        expect(404, anonymous=401, patient=403, proxy=403, doctor=201, nurse=403),
+        kwargs=lambda w: {"prescription_id": w.objects["rx"].pk},
+        method="post",
+    ),
+    "api:prescriptions_pdf": Route(
+        expect(404, anonymous=401, patient=200, proxy=200, doctor=200, nurse=200),
+        kwargs=lambda w: {"prescription_id": w.objects["rx"].pk},
+    ),
+    "api:prescriptions_refill_request": Route(
+        expect(404, anonymous=401, patient=415, proxy=415, doctor=403, nurse=403),
+        kwargs=lambda w: {"prescription_id": w.objects["rx"].pk},
+        method="post",
+    ),
+    "api:prescriptions_refill_requests": Route(
+        expect(404, anonymous=401, patient=200, proxy=200, doctor=200, doctor_no_care=200, nurse=400, admin=400)
+    ),
+    "api:prescriptions_refill_approve": Route(
+        expect(404, anonymous=401, patient=403, proxy=403, doctor=415, nurse=403),
+        kwargs=lambda w: {"refill_id": w.objects["refill"].pk},
+        method="post",
+    ),
+    "api:prescriptions_refill_decline": Route(
+        expect(404, anonymous=401, patient=403, proxy=403, doctor=415, nurse=403),
+        kwargs=lambda w: {"refill_id": w.objects["refill"].pk},
+        method="post",
+    ),
+    # Public keys only; whoever is no doctor has none (an empty list), and may not make one.
+    "api:prescriptions_keys": Route(expect(200, anonymous=401)),
+    "api:prescriptions_key_rotate": Route(expect(403, anonymous=401, doctor=201, doctor_no_care=201), method="post"),
+    # Public: without the check code (?c=) the lookup is a bad request; a dispense is JSON only.
+    "api:prescriptions_verify": Route(public(400), kwargs=lambda w: {"public_id": w.objects["rx"].public_id}),
+    "api:prescriptions_dispense": Route(
+        public(415), kwargs=lambda w: {"public_id": w.objects["rx"].public_id}, method="post"
+    ),
 }
 
 # Every route of the Django admin: only an OTP-verified clinic admin gets in; everyone else is
@@ -521,6 +615,7 @@ def world(request, patient, proxy, doctor, nurse):
         "appointment": AppointmentFactory(patient=patient, provider=doctor),
         "offer": WaitlistOfferFactory(entry=WaitlistEntryFactory(patient=patient, provider=doctor)),
         **_chart_objects(patient, doctor),
+        **_prescription_objects(patient, doctor),
     }
     return World(users=users, objects=objects)
 
@@ -542,6 +637,35 @@ def _chart_objects(patient, doctor) -> dict[str, Any]:
         "document": documents.document_upload(
             actor=patient, patient=patient, upload=SimpleUploadedFile("result.txt", b"Hb 13.5 g/dL\n"), title="Lab"
         ),
+    }
+
+
+def _prescription_objects(patient, doctor) -> dict[str, Any]:
+    """A signed prescription of `patient` by `doctor`, a draft, and an open refill request."""
+    from accounts.mfa.testing import totp_code
+    from accounts.models import ProviderProfile
+    from accounts.tests.factories import otp_device_for, otp_verified_user
+    from prescriptions.services.prescribing import prescription_create, prescription_sign
+    from prescriptions.services.refills import refill_request_create
+
+    ProviderProfile.objects.update_or_create(user=doctor, defaults={"licence_number": "GMC 1000001"})
+    clinician = otp_verified_user(doctor)
+    item = {
+        "medication": "Atorvastatin",
+        "strength": "20 mg",
+        "dose": "1 tablet",
+        "frequency": "Nightly",
+        "quantity": 28,
+    }
+    rx = prescription_sign(
+        actor=clinician,
+        prescription=prescription_create(actor=clinician, patient=patient, items=[item]),
+        otp_code=totp_code(otp_device_for(doctor)),
+    )
+    return {
+        "rx": rx,
+        "rx_draft": prescription_create(actor=clinician, patient=patient, items=[item]),
+        "refill": refill_request_create(actor=patient, prescription=rx),
     }
 
 

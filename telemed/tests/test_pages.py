@@ -52,11 +52,11 @@ def get_as(client, user, url="/"):
     ("persona", "expected_menu"),
     [
         (None, ["Home", "Sign in"]),
-        ("patient", ["Home", "Appointments", "My health"]),
-        ("doctor", ["My schedule", "Charts", "Emergency access"]),
-        ("nurse", ["Front desk", "Charts", "Emergency access"]),
+        ("patient", ["Home", "Appointments", "My health", "Prescriptions"]),
+        ("doctor", ["My schedule", "Charts", "Prescriptions", "Emergency access"]),
+        ("nurse", ["Front desk", "Charts", "Prescriptions", "Emergency access"]),
         ("admin", ["Front desk", *ADMIN_SECTIONS, "Admin"]),
-        ("outsider_patient", ["Home", "Appointments", "My health"]),
+        ("outsider_patient", ["Home", "Appointments", "My health", "Prescriptions"]),
     ],
 )
 def test_the_menu_shows_only_the_sections_of_the_role_that_exist(client, request, persona, expected_menu):
@@ -76,16 +76,20 @@ def test_the_menu_shows_only_the_sections_of_the_role_that_exist(client, request
     ("persona", "expected_menu", "expected_cards"),
     [
         (None, ["Home", "Sign in"], []),
-        ("patient", ["Home", "Appointments", "Messages", "My health"], ["Appointments", "Messages", "My health"]),
+        (
+            "patient",
+            ["Home", "Appointments", "Messages", "My health", "Prescriptions"],
+            ["Appointments", "Messages", "My health", "Prescriptions"],
+        ),
         (
             "doctor",
-            ["My schedule", "Charts", "Inbox", "Emergency access"],
-            ["My schedule", "Charts", "Inbox", "Emergency access"],
+            ["My schedule", "Charts", "Prescriptions", "Inbox", "Emergency access"],
+            ["My schedule", "Charts", "Prescriptions", "Inbox", "Emergency access"],
         ),
         (
             "nurse",
-            ["Front desk", "Charts", "Inbox", "Emergency access"],
-            ["Front desk", "Charts", "Inbox", "Emergency access"],
+            ["Front desk", "Charts", "Prescriptions", "Inbox", "Emergency access"],
+            ["Front desk", "Charts", "Prescriptions", "Inbox", "Emergency access"],
         ),
         (
             "admin",

@@ -11,6 +11,7 @@ sits below the domain apps and imports none.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -18,7 +19,14 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.models import CareRelationship, Role
-from accounts.services import care_relationship_start, patient_profile_ensure, user_ensure
+from accounts.selectors import own_profile
+from accounts.services import (
+    care_relationship_start,
+    patient_profile_ensure,
+    patient_profile_update,
+    provider_profile_update,
+    user_ensure,
+)
 
 DEMO_PASSWORD = "demo-password-2026"
 
@@ -30,16 +38,19 @@ class DemoUser:
     role: str
     is_staff: bool = False
     is_superuser: bool = False
+    # Patients: printed on their prescriptions. Doctors: their licence (a prescription shows it).
+    birth_date: dt.date | None = None
+    licence: tuple[str, str] | None = None
 
 
 DEMO_USERS = [
-    DemoUser("dr.adams@demo.telemed.test", "Dr Alice Adams", Role.DOCTOR),
-    DemoUser("dr.baker@demo.telemed.test", "Dr Bruno Baker", Role.DOCTOR),
+    DemoUser("dr.adams@demo.telemed.test", "Dr Alice Adams", Role.DOCTOR, licence=("GMC 7012345", "United Kingdom")),
+    DemoUser("dr.baker@demo.telemed.test", "Dr Bruno Baker", Role.DOCTOR, licence=("GMC 7098765", "United Kingdom")),
     DemoUser("nurse.nguyen@demo.telemed.test", "Nina Nguyen", Role.NURSE),
     DemoUser("admin@demo.telemed.test", "Ada Admin", Role.ADMIN, is_staff=True, is_superuser=True),
-    DemoUser("paula.patel@demo.telemed.test", "Paula Patel", Role.PATIENT),
-    DemoUser("sam.silva@demo.telemed.test", "Sam Silva", Role.PATIENT),
-    DemoUser("lee.lopez@demo.telemed.test", "Lee Lopez", Role.PATIENT),
+    DemoUser("paula.patel@demo.telemed.test", "Paula Patel", Role.PATIENT, birth_date=dt.date(1968, 4, 12)),
+    DemoUser("sam.silva@demo.telemed.test", "Sam Silva", Role.PATIENT, birth_date=dt.date(1991, 9, 3)),
+    DemoUser("lee.lopez@demo.telemed.test", "Lee Lopez", Role.PATIENT, birth_date=dt.date(1957, 1, 27)),
 ]
 
 # (provider, patient): each doctor has patients of their own and one shared; the nurse is
@@ -53,6 +64,10 @@ DEMO_CARE = [
     ("nurse.nguyen@demo.telemed.test", "sam.silva@demo.telemed.test"),
     ("nurse.nguyen@demo.telemed.test", "lee.lopez@demo.telemed.test"),
 ]
+
+
+def own_profile_licence(user) -> str:
+    return getattr(own_profile(user), "licence_number", "") or ""
 
 
 class Command(BaseCommand):
@@ -92,7 +107,13 @@ class Command(BaseCommand):
                 email_verified=demo.role == Role.PATIENT,
             )
             if demo.role == Role.PATIENT:
-                patient_profile_ensure(user=user, legal_name=demo.full_name)
+                profile = patient_profile_ensure(user=user, legal_name=demo.full_name)
+                # Only where missing, so a second run writes nothing and a demo edit stays.
+                if demo.birth_date and profile.date_of_birth is None:
+                    patient_profile_update(actor=user, user=user, date_of_birth=demo.birth_date)
+            if demo.licence and not own_profile_licence(user):
+                number, jurisdiction = demo.licence
+                provider_profile_update(actor=user, user=user, licence_number=number, licence_jurisdiction=jurisdiction)
             users[demo.email] = user
             created_count += created
 
@@ -113,3 +134,5 @@ class Command(BaseCommand):
         call_command("seed_demo_appointments", force=True, stdout=self.stdout, stderr=self.stderr)
         # Charts last: the drafts of visit notes link to the appointments just booked.
         call_command("seed_demo_records", force=True, stdout=self.stdout, stderr=self.stderr)
+        # Prescriptions after charts: the safety check reads the allergies just recorded.
+        call_command("seed_demo_prescriptions", force=True, stdout=self.stdout, stderr=self.stderr)

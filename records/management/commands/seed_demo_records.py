@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from accounts.models import User
+from accounts.selectors import users_active_by_email
 from records.services.demo import DEMO_CHARTS, demo_chart_ensure, demo_emails
 
 
@@ -26,7 +26,7 @@ class Command(BaseCommand):
         if not settings.DEBUG and not force:
             raise CommandError("seed_demo_records writes demo data; it runs only with DEBUG=1 (or --force).")
         emails = demo_emails()
-        users = {user.email: user for user in User.objects.filter(email__in=emails, is_active=True)}
+        users = users_active_by_email(emails)
         missing = sorted(emails - set(users))
         if missing:
             raise CommandError(f"Demo users missing ({', '.join(missing)}): run `manage.py seed_demo` first.")

@@ -1,0 +1,1 @@
+"""Writes of the prescriptions app (see prescriptions.services.keys)."""
