@@ -10,21 +10,17 @@ which reads the patient's profile once per prescription too).
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from django.db.models import Sum
 from django.urls import reverse
-from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from prescriptions.models import (
-    Dispense,
     DosageForm,
     Prescription,
     PrescriptionStatus,
@@ -35,7 +31,7 @@ from prescriptions.models import (
     WarningSeverity,
 )
 from prescriptions.signing import fingerprint_for_display
-from prescriptions.verification import ItemState, Verdict, refills_left
+from prescriptions.verification import ItemState, Verdict, item_states, listed_states
 from telemed.api.schema import ErrorSerializer
 
 # --- the state of a prescription, for its patient and its clinicians ------------------------
@@ -72,55 +68,24 @@ class PrescriptionState:
 
 
 def prescription_states(prescriptions: Iterable[Prescription]) -> dict[int, PrescriptionState]:
-    """The state of each prescription (items prefetched), with one query for all their dispenses.
-
-    In the order of `prescriptions.verification.verdict_for` (cancelled, superseded, dispensed
-    in full, expired), without its signature check, and with what a patient or a clinician
-    wants to tell apart: a draft, and a prescription partly dispensed.
-    """
+    """The state of each prescription (items prefetched), with one query for all their dispenses
+    (`prescriptions.verification.listed_states`), and what a patient or a clinician wants to
+    tell apart besides: a draft, and a prescription partly dispensed."""
     rows = list(prescriptions)
-    signed_ids = [row.pk for row in rows if row.signed_at is not None]
-    totals: dict[int, int] = {}
-    if signed_ids:
-        totals = dict(
-            Dispense.objects.filter(prescription_id__in=signed_ids)
-            .values_list("item_id")
-            .annotate(total=Sum("quantity"))
-            .values_list("item_id", "total")
-        )
-    today = timezone.localdate()
+    listed = listed_states(rows)
     states = {}
     for row in rows:
-        item_states = []
-        for item in row.items.all():
-            dispensed = int(totals.get(item.pk, 0) or 0)
-            item_states.append(
-                ItemState(
-                    item=item,
-                    dispensed=dispensed,
-                    remaining=max(0, item.total_allowed - dispensed),
-                    refills_left=refills_left(item, dispensed),
-                )
-            )
-        states[row.pk] = PrescriptionState(_state(row, item_states, today), item_states)
+        verification = listed.get(row.pk)
+        if verification is None:
+            # A draft, or a draft cancelled before it was ever signed.
+            state = State.DRAFT if row.status == PrescriptionStatus.DRAFT else State.CANCELLED
+            states[row.pk] = PrescriptionState(state, item_states(row, list(row.items.all()), {}))
+            continue
+        state = State(verification.verdict.value)
+        if state == State.VALID and any(item.dispensed for item in verification.items):
+            state = State.PARTLY_DISPENSED
+        states[row.pk] = PrescriptionState(state, verification.items)
     return states
-
-
-def _state(row: Prescription, item_states: list[ItemState], today: dt.date) -> State:
-    if row.signed_at is None:
-        # A draft, or a draft cancelled before it was ever signed.
-        return State.DRAFT if row.status == PrescriptionStatus.DRAFT else State.CANCELLED
-    if row.status == PrescriptionStatus.CANCELLED:
-        return State.CANCELLED
-    if row.status == PrescriptionStatus.SUPERSEDED:
-        return State.SUPERSEDED
-    if all(item.remaining == 0 for item in item_states):
-        return State.DISPENSED
-    if row.valid_until is not None and row.valid_until < today:
-        return State.EXPIRED
-    if any(item.dispensed for item in item_states):
-        return State.PARTLY_DISPENSED
-    return State.VALID
 
 
 # --- items ----------------------------------------------------------------------------------

@@ -10,7 +10,6 @@ a form error with the service's status (400, 409); a refusal of who may do it (4
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import wraps
@@ -22,7 +21,6 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
 
@@ -52,7 +50,7 @@ from prescriptions.selectors import (
     refill_queue_for_prescriber,
 )
 from prescriptions.services import prescribing
-from prescriptions.verification import ItemState, Verdict, Verification, refills_left, verdict_for
+from prescriptions.verification import ItemState, Verdict, Verification, listed_states, verdict_for
 from records.selectors import ChartAccess, Need, access_chart_for_user, chart_patients_for_clinician
 from telemed.errors import ApplicationError
 from telemed.timezones import viewer_zone
@@ -156,40 +154,6 @@ def lines_of(prescription: Prescription, standing: Standing | None) -> list[dict
     return [{"item": item, "state": None} for item in prescription.items.all()]
 
 
-def listed_verification(prescription: Prescription) -> Verification | None:
-    """Where a row of a list stands, from prefetched items and dispenses (no query per row):
-    `verification.verdict_for`'s order (cancelled, replaced, dispensed in full, expired,
-    valid) without its signature check, which reads the patient's profile for each row. The
-    signature is checked where one prescription is shown: its page, the verify page, the paper.
-    """
-    if prescription.status == PrescriptionStatus.DRAFT:
-        return None
-    items = list(prescription.items.all())
-    given: Counter[int] = Counter()
-    for dispense in prescription.dispenses.all():
-        given[dispense.item_id] += dispense.quantity
-    states = [
-        ItemState(
-            item=item,
-            dispensed=given[item.pk],
-            remaining=max(0, item.total_allowed - given[item.pk]),
-            refills_left=refills_left(item, given[item.pk]),
-        )
-        for item in items
-    ]
-    if prescription.status == PrescriptionStatus.CANCELLED:
-        verdict = Verdict.CANCELLED
-    elif prescription.status == PrescriptionStatus.SUPERSEDED:
-        verdict = Verdict.SUPERSEDED
-    elif all(state.remaining == 0 for state in states):
-        verdict = Verdict.DISPENSED
-    elif prescription.valid_until is not None and prescription.valid_until < timezone.localdate():
-        verdict = Verdict.EXPIRED
-    else:
-        verdict = Verdict.VALID
-    return Verification(verdict, prescription, states)
-
-
 @dataclass
 class Row:
     """One prescription in a list, with what the list says about it."""
@@ -213,12 +177,13 @@ class Row:
 def rows_of(prescriptions: Iterable[Prescription], *, patient_side: bool) -> list[Row]:
     listed = list(prescriptions)
     replacements = {rx.supersedes_id: rx for rx in listed if rx.supersedes_id}
+    states = listed_states(listed)
     rows = []
     for rx in listed:
         refills = list(rx.refill_requests.all()) if _prefetched(rx, "refill_requests") else []
         row = Row(
             prescription=rx,
-            standing=standing_of(rx, listed_verification(rx)),
+            standing=standing_of(rx, states.get(rx.pk)),
             replacement=replacements.get(rx.pk),
             latest_refill=refills[0] if refills else None,
         )
@@ -270,7 +235,7 @@ def prescription_list(request: HttpRequest) -> HttpResponse:
 
 def chart_list(request: HttpRequest, patient_id: object) -> HttpResponse:
     access = access_chart_for_user(request.user, patient_id, section="prescriptions")
-    prescriptions = prescriptions_for_chart(access).prefetch_related("dispenses")
+    prescriptions = prescriptions_for_chart(access)
     rows = rows_of(prescriptions, patient_side=access.patient_side)
     context = base_context(
         request,
@@ -286,10 +251,7 @@ def doctor_desk(request: HttpRequest) -> HttpResponse:
     user = request.user
     drafts = prescriptions_written_by(user, status=PrescriptionStatus.DRAFT)
     recent = (
-        prescriptions_written_by(user)
-        .exclude(status=PrescriptionStatus.DRAFT)
-        .prefetch_related("dispenses")
-        .order_by("-signed_at", "-pk")[:RECENT]
+        prescriptions_written_by(user).exclude(status=PrescriptionStatus.DRAFT).order_by("-signed_at", "-pk")[:RECENT]
     )
     drafts, recent = list(drafts), list(recent)
     prescriptions_shown(user, [*drafts, *recent])
