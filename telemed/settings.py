@@ -525,6 +525,10 @@ SPECTACULAR_SETTINGS = {
         "PrescriptionRouteEnum": "prescriptions.models.Route",
         "PrescriptionStatusEnum": "prescriptions.models.PrescriptionStatus",
         "WarningSeverityEnum": "prescriptions.models.WarningSeverity",
+        # Messaging's `kind` and `status` are a conversation's; a safety warning's kind keeps its name.
+        "KindEnum": "prescriptions.models.WarningKind",
+        "ConversationKindEnum": "messaging.models.ConversationKind",
+        "QueryStatusEnum": "messaging.models.QueryStatus",
     },
 }
 

@@ -18,6 +18,7 @@ urlpatterns = [
     path("appointments/", include("appointments.urls")),
     path("records/", include("records.urls")),
     path("prescriptions/", include("prescriptions.urls")),
+    path("messages/", include("messaging.urls")),
     # What the paper's QR code opens (public): no trailing slash, the URL is printed.
     path("verify/rx/<str:public_id>", verify.rx_verify_page, name="rx_verify"),
     path("admin/", admin.site.urls),

@@ -147,7 +147,8 @@ def test_a_run_stopped_part_way_is_finished_by_the_next(settings, chart_under_a)
     settings.FIELD_ENCRYPTION_KEYS = {"B": KEY_B, "A": KEY_A}
     before = plaintexts()
     # What a run killed after its first few batches leaves: some columns done, the rest not.
-    finished = encrypted_fields()[:3]
+    # (The chart's columns: other apps' encrypted columns hold nothing in this test.)
+    finished = [(model, field) for model, field in encrypted_fields() if model._meta.app_label == "records"][:3]
     done = sum(rotate_field(model, field, batch_size=1).rotated for model, field in finished)
     assert done > 0
     assert key_ids() == {"A", "B"}

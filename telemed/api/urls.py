@@ -11,4 +11,5 @@ urlpatterns = [
     path("", include("appointments.api.urls")),
     path("", include("records.api.urls")),
     path("", include("prescriptions.api.urls")),
+    path("", include("messaging.api.urls")),
 ]

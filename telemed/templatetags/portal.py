@@ -73,7 +73,13 @@ SECTIONS: list[Section] = [
         frozenset({Role.NURSE}),
         "The prescriptions of the patients in your care, to read.",
     ),
-    Section("Inbox", "messaging:inbox", PROVIDERS_AND_ADMIN, "Messages from patients and colleagues."),
+    # Admins hold no health data: no inbox (the page is a 404 for them).
+    Section(
+        "Inbox",
+        "messaging:inbox",
+        frozenset({Role.DOCTOR, Role.NURSE}),
+        "Your patients' messages and the clinic's shared inbox of questions.",
+    ),
     Section(
         "Consultations",
         "media_relay:consultation_list",

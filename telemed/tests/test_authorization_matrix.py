@@ -303,6 +303,38 @@ MATRIX: dict[str, Route] = {
     "prescriptions:key_rotate": Route(expect(404, anonymous=LOGIN, doctor=302, doctor_no_care=302), method="post"),
     # Public: the paper's holder. Without the check code (?c=) the page says "not found".
     "rx_verify": Route(public(404), kwargs=lambda w: {"public_id": w.objects["rx"].public_id}),
+    # --- messaging: pages ------------------------------------------------------------------------
+    # "conversation" is the patient's care-team conversation, "query" their question to the
+    # clinic. Participants: the patient, the proxy (messaging scope), the caring doctor and
+    # nurse; a question also every verified doctor and nurse (the shared inbox).
+    "messaging:inbox": Route(signed_in(200, admin=404)),
+    "messaging:shared_inbox": Route(expect(404, anonymous=LOGIN, doctor=200, doctor_no_care=200, nurse=200)),
+    "messaging:ask": Route(expect(404, anonymous=LOGIN, patient=200, proxy=200, other_patient=200)),
+    "messaging:care_team": Route(signed_in(405), method="get"),
+    "messaging:conversation": Route(
+        expect(404, anonymous=LOGIN, patient=200, proxy=200, doctor=200, nurse=200),
+        kwargs=lambda w: {"pk": w.objects["conversation"].pk},
+    ),
+    "messaging:send": Route(
+        expect(404, anonymous=LOGIN, patient=400, proxy=400, doctor=400, nurse=400),
+        kwargs=lambda w: {"pk": w.objects["conversation"].pk},
+        method="post",
+    ),
+    "messaging:retract": Route(
+        expect(404, anonymous=LOGIN, patient=302, proxy=403, doctor=403, nurse=403),
+        kwargs=lambda w: {"pk": w.objects["conversation"].pk, "seq": 1},
+        method="post",
+    ),
+    "messaging:claim": Route(
+        expect(404, anonymous=LOGIN, patient=403, proxy=403, doctor=302, doctor_no_care=302, nurse=302),
+        kwargs=lambda w: {"pk": w.objects["query"].pk},
+        method="post",
+    ),
+    "messaging:status": Route(
+        expect(404, anonymous=LOGIN, patient=400, proxy=400, doctor=400, doctor_no_care=400, nurse=400),
+        kwargs=lambda w: {"pk": w.objects["query"].pk},
+        method="post",
+    ),
     # --- records: the patient's copy (export) ---------------------------------------------------
     # The patient's own record, or the one a proxy acts for (the world's proxy has not switched:
     # their own). Staff are no patient (404; clinicians read the chart); an unverified patient
@@ -459,6 +491,39 @@ MATRIX: dict[str, Route] = {
     # Everyone's own log: the proxy persona is a verified patient too (their log is empty);
     # staff and an unverified patient have none.
     "api:records_access_log": Route(expect(404, anonymous=401, patient=200, proxy=200)),
+    # --- API: messaging -------------------------------------------------------------------------
+    "api:messaging_conversations": Route(expect(200, anonymous=401)),
+    "api:messaging_care_team": Route(expect(415, anonymous=401), method="post"),
+    "api:messaging_query_create": Route(expect(415, anonymous=401), method="post"),
+    "api:messaging_conversation": Route(
+        expect(404, anonymous=401, patient=200, proxy=200, doctor=200, nurse=200),
+        kwargs=lambda w: {"conversation_id": w.objects["conversation"].pk},
+    ),
+    "api:messaging_messages": Route(
+        expect(404, anonymous=401, patient=200, proxy=200, doctor=200, nurse=200),
+        kwargs=lambda w: {"conversation_id": w.objects["conversation"].pk},
+    ),
+    "api:messaging_message_retract": Route(
+        expect(404, anonymous=401, patient=200, proxy=403, doctor=403, nurse=403),
+        kwargs=lambda w: {"conversation_id": w.objects["conversation"].pk, "seq": 1},
+        method="post",
+    ),
+    "api:messaging_read": Route(
+        expect(404, anonymous=401, patient=415, proxy=415, doctor=415, nurse=415),
+        kwargs=lambda w: {"conversation_id": w.objects["conversation"].pk},
+        method="post",
+    ),
+    "api:messaging_inbox": Route(expect(200, anonymous=401)),
+    "api:messaging_query_claim": Route(
+        expect(404, anonymous=401, patient=403, proxy=403, doctor=200, doctor_no_care=200, nurse=200),
+        kwargs=lambda w: {"conversation_id": w.objects["query"].pk},
+        method="post",
+    ),
+    "api:messaging_query_status": Route(
+        expect(404, anonymous=401, patient=415, proxy=415, doctor=415, doctor_no_care=415, nurse=415),
+        kwargs=lambda w: {"conversation_id": w.objects["query"].pk},
+        method="post",
+    ),
     # --- API: prescriptions ---------------------------------------------------------------------
     # Lists: the patient's side and doctors see their own (a doctor what they wrote); nurses and
     # admins must name a patient (?patient=, 400 without). Writes check who may act before the
@@ -535,7 +600,11 @@ ADMIN_SITE_EXCEPTIONS: dict[str, dict[str, Any]] = {
 # WebSocket routes: True if the persona's socket (session cookie, allowed Origin) is accepted.
 WS_MATRIX: dict[str, dict[str, bool]] = {
     "ws/ping/": expect(True, anonymous=False),
+    # The patient's care-team conversation: its participants only (staff OTP-verified).
+    "ws/conversations/<int:conversation_id>/": expect(False, patient=True, proxy=True, doctor=True, nurse=True),
 }
+# Which world object a socket route's id names (the patient's care-team conversation).
+WS_OBJECTS = {"conversation_id": "conversation"}
 
 
 # --- machinery ------------------------------------------------------------------------------
@@ -616,6 +685,7 @@ def world(request, patient, proxy, doctor, nurse):
         "offer": WaitlistOfferFactory(entry=WaitlistEntryFactory(patient=patient, provider=doctor)),
         **_chart_objects(patient, doctor),
         **_prescription_objects(patient, doctor),
+        **_conversation_objects(patient),
     }
     return World(users=users, objects=objects)
 
@@ -667,6 +737,19 @@ def _prescription_objects(patient, doctor) -> dict[str, Any]:
         "rx_draft": prescription_create(actor=clinician, patient=patient, items=[item]),
         "refill": refill_request_create(actor=patient, prescription=rx),
     }
+
+
+def _conversation_objects(patient) -> dict[str, Any]:
+    """The patient's care-team conversation (one message) and a question to the clinic."""
+    from messaging.selectors import access_conversation_for_user
+    from messaging.services import care_conversation_ensure, message_send, query_create
+
+    care = care_conversation_ensure(actor=patient, patient=patient)
+    message_send(
+        access=access_conversation_for_user(patient, care.pk, record_read=False), client_msg_id="m-1", body="Hello"
+    )
+    query = query_create(actor=patient, patient=patient, subject="Parking", body="Where?", client_msg_id="q-1")
+    return {"conversation": care, "query": query.conversation}
 
 
 def _bookable(world: World) -> dict[str, Any]:
@@ -780,6 +863,11 @@ async def _ws_accepted(path: str, cookie: str | None) -> bool:
     return connected
 
 
+def _ws_path(route: str, world: World) -> str:
+    """A concrete path for a socket route: its ids from WS_OBJECTS (the world's objects)."""
+    return "/" + re.sub(r"<(?:\w+:)?(\w+)>", lambda match: str(world.objects[WS_OBJECTS[match.group(1)]].pk), route)
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("route", sorted(WS_MATRIX))
 def test_each_websocket_route_accepts_only_the_matrix_personas(world, route):
@@ -787,7 +875,7 @@ def test_each_websocket_route_accepts_only_the_matrix_personas(world, route):
     for persona in PERSONAS:
         client = _client_for(world, persona)
         cookie = client.cookies["sessionid"].value if "sessionid" in client.cookies else None
-        accepted = async_to_sync(_ws_accepted)("/" + route, cookie)
+        accepted = async_to_sync(_ws_accepted)(_ws_path(route, world), cookie)
         if accepted != WS_MATRIX[route][persona]:
             wrong[persona] = accepted
     assert wrong == {}
