@@ -8,10 +8,12 @@ memory (settings give SQLite a file for tests).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 
 import pytest
+from asgiref.sync import SyncToAsync
 from channels.testing.live import make_application, set_database_connection
 from daphne.testing import DaphneProcess
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
@@ -32,6 +34,16 @@ class LiveAsgiServer:
         return f"ws://{self.host}:{self.port}"
 
 
+def _child_setup() -> None:
+    """What the forked server process needs before it serves."""
+    set_database_connection()
+    # A fork copies asgiref's one-thread executor (database_sync_to_async's, outside a request)
+    # without its worker thread: once an earlier test in this process used it, the copy
+    # believes its worker exists and never runs a job, and a consumer's first database call
+    # hangs until daphne drops the handshake. Give the child a fresh one.
+    SyncToAsync.single_thread_executor = ThreadPoolExecutor(max_workers=1)
+
+
 @pytest.fixture
 def live_asgi(transactional_db, settings) -> Iterator[LiveAsgiServer]:
     """The portal served by daphne on 127.0.0.1:<free port> for the length of one test."""
@@ -39,10 +51,11 @@ def live_asgi(transactional_db, settings) -> Iterator[LiveAsgiServer]:
     # Close our connections before forking: a child must not share the parent's socket.
     for conn in connections.all():
         conn.close()
+
     process = DaphneProcess(
         host,
         partial(make_application, static_wrapper=ASGIStaticFilesHandler),
-        setup=set_database_connection,
+        setup=_child_setup,
     )
     process.start()
     try:
