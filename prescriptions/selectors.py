@@ -35,6 +35,7 @@ from prescriptions.models import (
     RefillRequest,
     RefillStatus,
 )
+from prescriptions.paper import prescription_pdf
 from prescriptions.verification import Verdict, Verification, verdict_for
 from records.selectors import ChartAccess, Need, access_chart_for_user, chart_patients_for_clinician
 from telemed.crypto.errors import DecryptionError
@@ -303,8 +304,6 @@ def prescription_paper_for_user(
 
     A draft has no paper (Http404, whoever asks): the paper is what a pharmacist dispenses from.
     """
-    from prescriptions.paper import prescription_pdf
-
     access = access_prescription_for_user(user, prescription_id, action=PDF_ACTION, record_read=False)
     prescription = access.prescription
     if not prescription.is_signed:
